@@ -1,0 +1,217 @@
+//! The broker's configuration: `broker.toml`, `INTERCLOUD_BROKER_*`, flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use intercloud_daemon::config::{ConfigError, load};
+use intercloud_daemon::logging::LogFormat;
+use intercloud_trust::{CloudId, FederationDomain};
+use serde::{Deserialize, Serialize};
+
+/// Everything a broker needs to start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// This cloud's id.
+    pub cloud_id: CloudId,
+    /// The federation's DNS name.
+    pub federation: FederationDomain,
+    /// Identity, endpoints file and later state live here.
+    pub data_dir: PathBuf,
+    /// Listening addresses.
+    pub listen: Listen,
+    /// The root's endpoints.
+    pub root: RootEndpoints,
+    /// Trust bundle and optional pre-provisioned certificate.
+    pub tls: Tls,
+    /// How to enrol when there is no certificate yet.
+    #[serde(default)]
+    pub enrollment: Enrollment,
+    /// Timers.
+    #[serde(default)]
+    pub timers: Timers,
+    /// Log line format.
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+/// Listening addresses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    /// The operator API (mutual TLS). Port 0 picks a free port.
+    pub api: SocketAddr,
+    /// The endpoint registered with the root (default: the bound address).
+    #[serde(default)]
+    pub advertise: Option<String>,
+}
+
+/// Where the root is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootEndpoints {
+    /// The root's mutual-TLS API, `host:port`.
+    pub api: String,
+    /// The root's enrolment port, `host:port`.
+    pub enroll: String,
+}
+
+/// PEM files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The federation CA certificate(s).
+    pub ca_bundle: PathBuf,
+    /// A pre-provisioned certificate, used when `<data_dir>/identity/` holds none.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// Its key.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// CRLs in force until the root's CRL has been fetched.
+    #[serde(default)]
+    pub crl_files: Vec<PathBuf>,
+}
+
+/// Enrolment with a join token.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Enrollment {
+    /// The token itself.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// A file holding the token (first line).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+}
+
+/// Timers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timers {
+    /// Heartbeat interval until the root says otherwise.
+    pub heartbeat_seconds: u64,
+    /// How often the root's CRL is fetched.
+    pub crl_refresh_seconds: u64,
+    /// First retry delay after a failed call to the root.
+    pub backoff_initial_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_ms: u64,
+    /// Deadline of one call to the root.
+    pub root_call_timeout_ms: u64,
+    /// Fraction of a certificate's lifetime after which it is renewed.
+    pub renew_at_fraction: f64,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Self {
+            heartbeat_seconds: 5,
+            crl_refresh_seconds: 30,
+            backoff_initial_ms: 200,
+            backoff_max_ms: 5000,
+            root_call_timeout_ms: 3000,
+            renew_at_fraction: 0.66,
+        }
+    }
+}
+
+impl Timers {
+    /// Deadline of one call to the root.
+    pub fn root_call_timeout(&self) -> Duration {
+        Duration::from_millis(self.root_call_timeout_ms)
+    }
+}
+
+/// Flags that override the file.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `data_dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `cloud_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_id: Option<String>,
+    /// `log_format`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    /// `listen.api`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<ListenOverride>,
+    /// `enrollment.token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrollment: Option<TokenOverride>,
+}
+
+/// `listen.api` from a flag.
+#[derive(Debug, Serialize)]
+pub struct ListenOverride {
+    /// `listen.api`.
+    pub api: String,
+}
+
+/// `enrollment.token` from a flag.
+#[derive(Debug, Serialize)]
+pub struct TokenOverride {
+    /// `enrollment.token`.
+    pub token: String,
+}
+
+/// Environment variable prefix: `INTERCLOUD_BROKER_ROOT__API`, …
+pub const ENV_PREFIX: &str = "INTERCLOUD_BROKER_";
+
+impl BrokerConfig {
+    /// Loads and validates the configuration.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let config: Self = load(path, ENV_PREFIX, &["config"], overrides)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value) in [("root.api", &self.root.api), ("root.enroll", &self.root.enroll)] {
+            let port_ok = value.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !port_ok {
+                return Err(ConfigError::bad_value(key, format!("{value:?} is not host:port")));
+            }
+        }
+        if !self.tls.ca_bundle.is_file() {
+            return Err(ConfigError::bad_value("tls.ca_bundle", format!("{} is not a readable file", self.tls.ca_bundle.display())));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::bad_value("tls.cert", "tls.cert and tls.key go together"));
+        }
+        let t = &self.timers;
+        if !(0.1..=0.95).contains(&t.renew_at_fraction) {
+            return Err(ConfigError::bad_value("timers.renew_at_fraction", format!("{} is not within 0.1..=0.95", t.renew_at_fraction)));
+        }
+        for (key, value) in [
+            ("timers.heartbeat_seconds", t.heartbeat_seconds),
+            ("timers.crl_refresh_seconds", t.crl_refresh_seconds),
+            ("timers.backoff_initial_ms", t.backoff_initial_ms),
+            ("timers.root_call_timeout_ms", t.root_call_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::bad_value(key, "must be at least 1"));
+            }
+        }
+        if t.backoff_max_ms < t.backoff_initial_ms {
+            return Err(ConfigError::bad_value("timers.backoff_max_ms", "must not be below timers.backoff_initial_ms"));
+        }
+        Ok(())
+    }
+
+    /// The join token, from `enrollment.token` or `enrollment.token_file`.
+    pub fn join_token(&self) -> Result<Option<String>, ConfigError> {
+        if let Some(token) = &self.enrollment.token {
+            return Ok(Some(token.trim().to_owned()));
+        }
+        match &self.enrollment.token_file {
+            None => Ok(None),
+            Some(path) => std::fs::read_to_string(path)
+                .map(|s| s.lines().next().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()))
+                .map_err(|e| ConfigError::bad_value("enrollment.token_file", format!("{}: {e}", path.display()))),
+        }
+    }
+}

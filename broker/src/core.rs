@@ -1,0 +1,110 @@
+//! What the broker's tasks share: configuration, identity, TLS
+//! configurations kept in step with renewals and CRLs, and the link state.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
+use intercloud_trust::identity::Principal;
+use intercloud_trust::tls::{ClientAuth, ClientPolicy, TlsError, TrustAnchors, client_config, server_config};
+use intercloud_trust::{CloudId, OperatorScope, SpiffeId};
+use rustls::{ClientConfig, ServerConfig};
+use time::OffsetDateTime;
+
+use crate::config::BrokerConfig;
+use crate::identity::Identity;
+use crate::link_state::LinkState;
+
+/// Shared broker state.
+#[derive(Debug)]
+pub struct BrokerCore {
+    /// Configuration.
+    pub config: BrokerConfig,
+    /// `spiffe://<federation>/cloud/<id>`.
+    pub spiffe_id: SpiffeId,
+    /// When the process started.
+    pub started_at: OffsetDateTime,
+    identity: ArcSwap<Identity>,
+    anchors: ArcSwap<TrustAnchors>,
+    server: Arc<ArcSwap<ServerConfig>>,
+    client: Arc<ArcSwap<ClientConfig>>,
+    link: Mutex<LinkState>,
+}
+
+/// Who may use a broker's operator API: operators of its own cloud.
+pub fn operator_policy(cloud: CloudId) -> ClientPolicy {
+    Arc::new(move |id: &SpiffeId| match &id.principal {
+        Principal::Operator { scope: OperatorScope::Cloud(c), .. } if *c == cloud => Ok(()),
+        Principal::Operator { scope, .. } => Err(format!("{id} is an operator of {scope}, not of {cloud}")),
+        Principal::Cloud(_) => Err(format!("{id} is a broker identity, not an operator of {cloud}")),
+        Principal::Root => Err(format!("{id} is the root, not an operator of {cloud}")),
+    })
+}
+
+fn configs(
+    config: &BrokerConfig,
+    anchors: &TrustAnchors,
+    identity: &Identity,
+) -> Result<(Arc<ServerConfig>, Arc<ClientConfig>), TlsError> {
+    let server = server_config(
+        anchors,
+        &identity.credentials,
+        ClientAuth::Required { federation: config.federation.clone(), policy: operator_policy(config.cloud_id.clone()) },
+    )?;
+    let client = client_config(anchors, SpiffeId::root(&config.federation), Some(&identity.credentials))?;
+    Ok((server, client))
+}
+
+impl BrokerCore {
+    /// Builds the shared state around a loaded identity.
+    pub fn new(config: BrokerConfig, identity: Identity, anchors: TrustAnchors) -> Result<Self, TlsError> {
+        let (server, client) = configs(&config, &anchors, &identity)?;
+        Ok(Self {
+            spiffe_id: SpiffeId::cloud(&config.federation, &config.cloud_id),
+            started_at: OffsetDateTime::now_utc(),
+            config,
+            identity: ArcSwap::from_pointee(identity),
+            anchors: ArcSwap::from_pointee(anchors),
+            server: Arc::new(ArcSwap::new(server)),
+            client: Arc::new(ArcSwap::new(client)),
+            link: Mutex::new(LinkState::default()),
+        })
+    }
+
+    /// The identity in use.
+    pub fn identity(&self) -> Arc<Identity> {
+        self.identity.load_full()
+    }
+
+    /// The operator API's TLS configuration.
+    pub fn server_config(&self) -> Arc<ArcSwap<ServerConfig>> {
+        self.server.clone()
+    }
+
+    /// The TLS configuration for calls to the root.
+    pub fn client_config(&self) -> Arc<ArcSwap<ClientConfig>> {
+        self.client.clone()
+    }
+
+    /// Puts a renewed identity in force for new connections.
+    pub fn replace_identity(&self, identity: Identity) -> Result<(), TlsError> {
+        let (server, client) = configs(&self.config, &self.anchors.load(), &identity)?;
+        self.identity.store(Arc::new(identity));
+        self.server.store(server);
+        self.client.store(client);
+        Ok(())
+    }
+
+    /// Puts fresh trust anchors (a new CRL) in force for new connections.
+    pub fn replace_anchors(&self, anchors: TrustAnchors) -> Result<(), TlsError> {
+        let (server, client) = configs(&self.config, &anchors, &self.identity.load())?;
+        self.anchors.store(Arc::new(anchors));
+        self.server.store(server);
+        self.client.store(client);
+        Ok(())
+    }
+
+    /// Reads or changes the link state.
+    pub fn link<T>(&self, f: impl FnOnce(&mut LinkState) -> T) -> T {
+        f(&mut self.link.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}

@@ -1,0 +1,22 @@
+//! A cloud broker: the cloud's identity in the federation and its operator API.
+//!
+//! Map:
+//! - [`config`]: `broker.toml` + `INTERCLOUD_BROKER_*` + flags.
+//! - [`identity`]: the certificate, key and bundle under `<data_dir>/identity/`.
+//! - [`enrol`]: first start — join token + CSR → certificate.
+//! - [`link_state`]: the federation link as pure state (phase, backoff, renewal time).
+//! - [`link`]: the driver: register/heartbeat, CRL refresh, renewal.
+//! - [`core`]: shared state; TLS configurations swapped on renewal and CRL refresh.
+//! - [`api`]: the `Broker` gRPC service (operators of this cloud only).
+//! - [`server`]: start-up and serving.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod config;
+pub mod core;
+pub mod enrol;
+pub mod identity;
+pub mod link;
+pub mod link_state;
+pub mod server;

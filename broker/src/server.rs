@@ -1,0 +1,110 @@
+//! Starting a broker: resolve its identity (saved, pre-provisioned, or by
+//! enrolling), then serve the operator API and run the link to the root
+//! until the shutdown future completes.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use intercloud_proto::v1::broker_server::BrokerServer;
+use intercloud_trust::tls::TrustAnchors;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::Server;
+use tracing::info;
+
+use crate::api::BrokerApi;
+use crate::config::BrokerConfig;
+use crate::core::BrokerCore;
+use crate::enrol::enrol;
+use crate::identity::{Identity, IdentityStore};
+
+/// Why a broker could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// No certificate anywhere and no join token.
+    #[error(
+        "no certificate in {0} and no join token: set enrollment.token or enrollment.token_file (a token comes from `intercloudctl --context root token create <cloud>`), or enrol by hand with `intercloudctl enroll --out {0}`"
+    )]
+    NotEnrolled(String),
+    /// Anything else that prevents starting.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Loads the trust anchors: the CA bundle and the configured CRLs.
+pub fn trust_anchors(config: &BrokerConfig) -> Result<TrustAnchors, StartError> {
+    let anchors = TrustAnchors::load(&config.tls.ca_bundle).map_err(|e| StartError::Other(format!("tls.ca_bundle: {e}")))?;
+    let mut crls = Vec::new();
+    for path in &config.tls.crl_files {
+        crls.extend(intercloud_trust::pem::crls(path).map_err(|e| StartError::Other(format!("tls.crl_files: {e}")))?);
+    }
+    Ok(anchors.with_crls(crls))
+}
+
+/// The broker's identity: saved in the data directory, else the configured
+/// certificate, else obtained by enrolling with the join token.
+pub async fn resolve_identity(config: &BrokerConfig, anchors: &TrustAnchors) -> Result<Identity, StartError> {
+    let store = IdentityStore::new(&config.data_dir);
+    if let Some(identity) = store.load().map_err(|e| StartError::Other(e.to_string()))? {
+        info!(serial = %identity.info.serial, dir = %store.dir().display(), "identity loaded");
+        return Ok(identity);
+    }
+    if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
+        let read = |p: &std::path::Path| std::fs::read_to_string(p).map_err(|e| StartError::Other(format!("{}: {e}", p.display())));
+        let bundle = read(&config.tls.ca_bundle)?;
+        let identity = Identity::from_pem(&read(cert)?, &read(key)?, &bundle, cert).map_err(|e| StartError::Other(e.to_string()))?;
+        info!(serial = %identity.info.serial, cert = %cert.display(), "identity loaded from tls.cert");
+        return Ok(identity);
+    }
+    let token = config.join_token().map_err(|e| StartError::Other(e.to_string()))?;
+    let Some(token) = token else {
+        return Err(StartError::NotEnrolled(store.dir().display().to_string()));
+    };
+    info!(root = %config.root.enroll, "enrolling with the join token");
+    enrol(config, anchors, &token, &store).await.map_err(|e| StartError::Other(e.to_string()))
+}
+
+/// Checks that the identity is this broker's.
+pub fn check_identity(config: &BrokerConfig, identity: &Identity) -> Result<(), StartError> {
+    let expected = intercloud_trust::SpiffeId::cloud(&config.federation, &config.cloud_id);
+    if identity.info.spiffe_id != expected {
+        return Err(StartError::Other(format!(
+            "the certificate is for {}, but this broker is {expected} (cloud_id/federation in the config)",
+            identity.info.spiffe_id
+        )));
+    }
+    Ok(())
+}
+
+/// Serves the operator API on `listener` and runs the link until `shutdown`.
+pub async fn serve(core: Arc<BrokerCore>, listener: TcpListener, advertise: String, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let (health, health_service) = intercloud_daemon::grpc::health();
+    health.set_serving::<BrokerServer<BrokerApi>>().await;
+    let reflection = intercloud_daemon::grpc::reflection().map_err(|e| StartError::Other(e.to_string()))?;
+    let api = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(BrokerServer::new(BrokerApi::new(core.clone())))
+        .serve_with_incoming_shutdown(
+            intercloud_trust::serve::incoming(listener, core.server_config(), "operator-api"),
+            stopped(stop_rx.clone()),
+        );
+    let store = IdentityStore::new(&core.config.data_dir);
+    let link = crate::link::run(core.clone(), store, advertise, stopped(stop_rx.clone()));
+    let both = async {
+        let (served, ()) = tokio::join!(api, link);
+        served.map_err(|e| StartError::Other(format!("gRPC server: {e}")))
+    };
+    tokio::pin!(both);
+    tokio::select! {
+        result = &mut both => return result,
+        () = shutdown => info!("shutting down"),
+    }
+    let _ = stop_tx.send(true);
+    both.await
+}

@@ -1,0 +1,413 @@
+//! Channels to the servers a context names, and gRPC calls over them whose
+//! failures come back as one-line errors with a next step.
+//!
+//! Every connection is our own rustls configuration from `intercloud-trust`:
+//! the server must prove the SPIFFE id the context expects (a broker's
+//! `…/cloud/<id>`, or `…/root` for the root's ports); host names play no part.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use intercloud_trust::SpiffeId;
+use intercloud_trust::connect::{self, ConnectError, error_chain};
+use intercloud_trust::tls::{Credentials, TrustAnchors, client_config};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use crate::config::{Context, ContextKind};
+use crate::report::{HintExt as _, hinted};
+
+/// Which kind of server a [`Remote`] is, for the hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A cloud's broker (operator API).
+    Broker,
+    /// The root's mutual-TLS API (`Federation`).
+    Root,
+    /// The root's enrolment port (server-auth TLS only).
+    Enrollment,
+}
+
+/// A server to talk to: where it is, who it must be, how long we wait.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// `host:port`.
+    pub endpoint: String,
+    /// The identity the server must prove.
+    pub server: SpiffeId,
+    role: Role,
+    /// The context it came from, named in hints.
+    context: Option<String>,
+    /// Whether that context is a root context (its operator is the root's).
+    root_context: bool,
+    timeout: Duration,
+}
+
+impl Remote {
+    /// The broker a broker context talks to.
+    pub fn broker(context: &Context, timeout: Duration) -> anyhow::Result<Self> {
+        match context.kind {
+            ContextKind::Broker(_) => Ok(Self {
+                endpoint: context.endpoint.clone(),
+                server: context.server.clone(),
+                role: Role::Broker,
+                context: Some(context.name.clone()),
+                root_context: false,
+                timeout,
+            }),
+            ContextKind::Root => Err(hinted(
+                format!(
+                    "context {:?} is a root context, and this command talks to a broker",
+                    context.name
+                ),
+                "pass --context with a broker context (see `intercloudctl contexts`)",
+            )),
+        }
+    }
+
+    /// The root's `Federation` API: a root context's endpoint, or a broker
+    /// context's `root_endpoint`.
+    pub fn root(context: &Context, timeout: Duration) -> anyhow::Result<Self> {
+        let endpoint = match context.kind {
+            ContextKind::Root => context.endpoint.clone(),
+            ContextKind::Broker(_) => context.root_endpoint.clone().ok_or_else(|| {
+                hinted(
+                    format!("context {:?} has no root_endpoint", context.name),
+                    format!(
+                        "add root_endpoint = \"HOST:PORT\" (the root's mTLS API) to [contexts.{}] in the config, or pass --context with a root context",
+                        context.name
+                    ),
+                )
+            })?,
+        };
+        Ok(Self {
+            endpoint,
+            server: SpiffeId::root(context.federation()),
+            role: Role::Root,
+            context: Some(context.name.clone()),
+            root_context: context.kind == ContextKind::Root,
+            timeout,
+        })
+    }
+
+    /// The root's enrolment port.
+    pub fn enrollment(endpoint: &str, server: SpiffeId, timeout: Duration) -> Self {
+        Self {
+            endpoint: endpoint.to_owned(),
+            server,
+            role: Role::Enrollment,
+            context: None,
+            root_context: false,
+            timeout,
+        }
+    }
+
+    /// A connected channel; `credentials` is the operator certificate for
+    /// mutual TLS, `None` for the enrolment port.
+    pub async fn connect(
+        &self,
+        anchors: &TrustAnchors,
+        credentials: Option<&Credentials>,
+    ) -> anyhow::Result<Channel> {
+        let config = client_config(anchors, self.server.clone(), credentials)
+            .context("cannot set up TLS")
+            .hint(self.check_tls_files())?;
+        match tokio::time::timeout(self.timeout, connect::channel(&self.endpoint, config)).await {
+            Err(_) => Err(self.no_answer()),
+            Ok(Ok(channel)) => Ok(channel),
+            Ok(Err(e @ ConnectError::Unreachable { .. })) => {
+                let hint = self.connect_hint(&e.to_string());
+                Err(anyhow::Error::new(e)).hint(hint)
+            }
+            Ok(Err(e)) => Err(anyhow::Error::new(e)).hint(self.check_endpoint()),
+        }
+    }
+
+    /// Runs one call, `method` being its gRPC name (for messages), within
+    /// the timeout.
+    pub async fn call<T>(
+        &self,
+        method: &str,
+        call: impl Future<Output = Result<tonic::Response<T>, Status>>,
+    ) -> anyhow::Result<T> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Err(_) => Err(self.no_answer()),
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(self.status_error(method, &status)),
+        }
+    }
+
+    fn no_answer(&self) -> anyhow::Error {
+        hinted(
+            format!(
+                "no answer from {} within {}s",
+                self.endpoint,
+                self.timeout.as_secs()
+            ),
+            "raise --timeout or check `scripts/lab status`",
+        )
+    }
+
+    /// The one-line error for a gRPC status: the code in words and the
+    /// server's message.
+    pub fn status_error(&self, method: &str, status: &Status) -> anyhow::Error {
+        let mut text = format!("{}: ", code_words(status.code()));
+        let message = status.message().trim();
+        if message.is_empty() {
+            text.push_str(&format!("{method} failed"));
+        } else {
+            text.push_str(message);
+        }
+        if let Some(source) = std::error::Error::source(status) {
+            let chain = error_chain(source);
+            if !text.contains(&chain) {
+                text.push_str(&format!(": {chain}"));
+            }
+        }
+        match self.status_hint(method, status.code(), &text) {
+            Some(hint) => hinted(text, hint),
+            None => anyhow::anyhow!(text),
+        }
+    }
+
+    fn context_name(&self) -> String {
+        self.context.as_deref().map_or_else(
+            || "the context".to_owned(),
+            |name| format!("context {name:?}"),
+        )
+    }
+
+    fn status_hint(&self, method: &str, code: Code, text: &str) -> Option<String> {
+        if let Some(hint) = self.tls_hint(text) {
+            return Some(hint);
+        }
+        let root_only = matches!(method, "CreateJoinToken" | "Revoke");
+        Some(match code {
+            Code::PermissionDenied if root_only && !self.root_context => {
+                "use a root operator's context, e.g. --context root".to_owned()
+            }
+            Code::PermissionDenied => {
+                format!("the operator certificate of {} is not allowed to call {method}", self.context_name())
+            }
+            Code::Unauthenticated if self.role == Role::Enrollment => {
+                "the token is unknown, expired or used: ask a root operator for a new one (`intercloudctl --context root token create CLOUD`)".to_owned()
+            }
+            Code::Unauthenticated => {
+                format!("check cert and key of {}", self.context_name())
+            }
+            Code::NotFound if method == "GetMember" => "see `intercloudctl members`".to_owned(),
+            Code::Unimplemented => format!(
+                "{} does not serve {method}: is it the right server? check {}",
+                self.endpoint,
+                self.check_endpoint()
+            ),
+            Code::Unavailable => self.running_hint(),
+            Code::DeadlineExceeded => "raise --timeout".to_owned(),
+            _ => return None,
+        })
+    }
+
+    /// Hints for failures that show up in TLS: the server's proof or ours.
+    fn tls_hint(&self, reason: &str) -> Option<String> {
+        if reason.contains("invalid peer certificate") {
+            return Some(match self.role {
+                Role::Enrollment => format!(
+                    "the server did not prove {}: check --ca (or the context's ca) and --federation",
+                    self.server
+                ),
+                _ => format!(
+                    "the server did not prove {}: {}",
+                    self.server,
+                    self.check_tls_files()
+                ),
+            });
+        }
+        if reason.contains("alert") {
+            return Some(match self.role {
+                Role::Enrollment => {
+                    "the root refused the TLS handshake: is this its enrolment port?".to_owned()
+                }
+                _ => format!(
+                    "the server refused our operator certificate: check cert and key of {} (revoked, expired, or of another federation?)",
+                    self.context_name()
+                ),
+            });
+        }
+        None
+    }
+
+    fn connect_hint(&self, reason: &str) -> String {
+        self.tls_hint(reason).unwrap_or_else(|| self.running_hint())
+    }
+
+    fn running_hint(&self) -> String {
+        match self.role {
+            Role::Broker => "is the broker running? check `scripts/lab status`".to_owned(),
+            Role::Root => {
+                format!(
+                    "is the root running? check `scripts/lab status` and {}",
+                    self.check_endpoint()
+                )
+            }
+            Role::Enrollment => {
+                "is the root running, and is that its enrolment port? check `scripts/lab status`"
+                    .to_owned()
+            }
+        }
+    }
+
+    fn check_endpoint(&self) -> String {
+        match (self.role, &self.context) {
+            (Role::Broker, Some(name)) => format!("endpoint of context {name:?}"),
+            (Role::Root, Some(name)) => format!("endpoint or root_endpoint of context {name:?}"),
+            _ => "--root-enroll (or the context's enroll_endpoint)".to_owned(),
+        }
+    }
+
+    fn check_tls_files(&self) -> String {
+        match &self.context {
+            Some(name) => format!("check ca and server of context {name:?}"),
+            None => "check --ca".to_owned(),
+        }
+    }
+}
+
+/// The federation CA bundle and operator certificate of a context.
+pub fn operator_tls(context: &Context) -> anyhow::Result<(TrustAnchors, Credentials)> {
+    let paths_hint = format!(
+        "check ca, cert and key of context {:?} (relative paths start at the config file's directory)",
+        context.name
+    );
+    let anchors = TrustAnchors::load(&context.ca)
+        .with_context(|| format!("context {:?}: cannot load the CA bundle", context.name))
+        .hint(paths_hint.clone())?;
+    let (cert, key) = context.operator_credentials()?;
+    let credentials = Credentials::load(cert, key)
+        .with_context(|| {
+            format!(
+                "context {:?}: cannot load the operator certificate",
+                context.name
+            )
+        })
+        .hint(paths_hint)?;
+    Ok((anchors, credentials))
+}
+
+/// A gRPC status code in lower-case words.
+pub fn code_words(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "ok",
+        Code::Cancelled => "cancelled",
+        Code::Unknown => "unknown error",
+        Code::InvalidArgument => "invalid argument",
+        Code::DeadlineExceeded => "deadline exceeded",
+        Code::NotFound => "not found",
+        Code::AlreadyExists => "already exists",
+        Code::PermissionDenied => "permission denied",
+        Code::ResourceExhausted => "resource exhausted",
+        Code::FailedPrecondition => "failed precondition",
+        Code::Aborted => "aborted",
+        Code::OutOfRange => "out of range",
+        Code::Unimplemented => "unimplemented",
+        Code::Internal => "internal error",
+        Code::Unavailable => "unavailable",
+        Code::DataLoss => "data loss",
+        Code::Unauthenticated => "unauthenticated",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::ContextsFile;
+    use crate::report::line;
+
+    fn contexts() -> ContextsFile {
+        let text = r#"
+[contexts.cloud-a]
+endpoint = "127.0.0.1:7501"
+server = "spiffe://intercloud.lab/cloud/cloud-a"
+ca = "ca.crt"
+[contexts.cloud-b]
+endpoint = "127.0.0.1:7502"
+server = "spiffe://intercloud.lab/cloud/cloud-b"
+root_endpoint = "127.0.0.1:7443"
+ca = "ca.crt"
+[contexts.root]
+endpoint = "127.0.0.1:7443"
+server = "spiffe://intercloud.lab/root"
+ca = "ca.crt"
+"#;
+        ContextsFile::parse(Path::new("/x/ctl.toml"), text).expect("contexts")
+    }
+
+    #[test]
+    fn statuses_print_the_code_in_words_and_the_servers_message() {
+        let file = contexts();
+        let via_broker =
+            Remote::root(&file.contexts["cloud-b"], Duration::from_secs(1)).expect("root");
+        assert_eq!(via_broker.endpoint, "127.0.0.1:7443");
+        let status = Status::permission_denied("CreateJoinToken needs a root operator certificate");
+        let error = line(&via_broker.status_error("CreateJoinToken", &status));
+        assert_eq!(
+            error,
+            "error: permission denied: CreateJoinToken needs a root operator certificate — use a root operator's context, e.g. --context root"
+        );
+        let root = Remote::root(&file.contexts["root"], Duration::from_secs(1)).expect("root");
+        let error = line(&root.status_error("CreateJoinToken", &status));
+        assert!(error.ends_with("— the operator certificate of context \"root\" is not allowed to call CreateJoinToken"), "{error}");
+        let error = line(&root.status_error("GetMember", &Status::not_found("")));
+        assert_eq!(
+            error,
+            "error: not found: GetMember failed — see `intercloudctl members`"
+        );
+    }
+
+    #[test]
+    fn a_broker_context_without_root_endpoint_says_what_to_add() {
+        let file = contexts();
+        let error = line(
+            &Remote::root(&file.contexts["cloud-a"], Duration::from_secs(1)).expect_err("no root"),
+        );
+        assert!(
+            error
+                .starts_with("error: context \"cloud-a\" has no root_endpoint — add root_endpoint"),
+            "{error}"
+        );
+        let root = Remote::root(&file.contexts["root"], Duration::from_secs(1)).expect("root");
+        assert_eq!(root.server.to_string(), "spiffe://intercloud.lab/root");
+        assert!(Remote::broker(&file.contexts["root"], Duration::from_secs(1)).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_broker_gets_a_running_hint() {
+        // Bind and drop a listener so the port is very likely closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let pki = Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev/pki");
+        let anchors = TrustAnchors::load(&pki.join("ca.crt")).expect("ca");
+        let remote = Remote {
+            endpoint: format!("127.0.0.1:{port}"),
+            server: SpiffeId::parse("spiffe://intercloud.lab/cloud/cloud-a").expect("id"),
+            role: Role::Broker,
+            context: Some("cloud-a".into()),
+            root_context: false,
+            timeout: Duration::from_secs(5),
+        };
+        let error = line(&remote.connect(&anchors, None).await.expect_err("refused"));
+        assert!(
+            error.starts_with(&format!("error: cannot reach 127.0.0.1:{port}: ")),
+            "{error}"
+        );
+        assert!(
+            error.ends_with(" — is the broker running? check `scripts/lab status`"),
+            "{error}"
+        );
+    }
+}

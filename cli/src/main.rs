@@ -1,0 +1,49 @@
+//! `intercloudctl`, the operator CLI of the Intercloud federation.
+//!
+//! Map of the crate:
+//! - [`args`]: the command line (clap).
+//! - [`config`]: the contexts file: named servers and the TLS material to reach them.
+//! - [`client`]: channels built from a context, calls with a timeout, and
+//!   gRPC failures turned into operator-facing errors.
+//! - [`commands`]: one module per command group, each returning the text to print.
+//! - [`output`]: views of the responses, rendered as tables or JSON (pure).
+//! - [`report`]: the single `error: …` line and its hint.
+//!
+//! Exit status: 0 on success, 1 on any failure (2 for command-line misuse, from clap).
+
+#![forbid(unsafe_code)]
+
+mod args;
+mod client;
+mod commands;
+mod config;
+mod output;
+mod report;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(commands::run(cli)));
+    match result {
+        Ok(text) => {
+            // A closed pipe (`| head`) is not worth an error message.
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{}", report::line(&error));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Rendering of every command's result, as an aligned table for people or
+//! as one JSON document for scripts (`--output json`).
+//!
+//! Each result is a view: a plain struct built from the server's response
+//! (or from local data), serializable to the JSON contract and rendered to
+//! text by [`Render::table`]. All of it is pure: the caller passes `now` for
+//! the relative hints ("in 23h"), so tests need neither servers nor clocks.
+//!
+//! JSON rules: keys are the proto field names (snake_case); enums are
+//! lower-case words (`"state": "federated"`); timestamps are RFC 3339 strings,
+//! or `null` when unset; strings are passed through as the server sent them.
+
+mod broker;
+pub mod clock;
+mod federation;
+mod local;
+pub mod table;
+
+pub use broker::BrokerStatus;
+pub use federation::{JoinToken, Member, MemberList, Revocations, Revoked, RootStatus};
+pub use local::{ContextList, Enrolled};
+
+use intercloud_proto::v1::{FederationState, MemberState};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned text for people.
+    Table,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// A result that can be shown as a table (and, through `Serialize`, as JSON).
+pub trait Render: Serialize {
+    /// The human-friendly text, ending with a newline.
+    fn table(&self, now: OffsetDateTime) -> String;
+}
+
+/// `value` in the requested format, ending with a newline.
+pub fn render(value: &impl Render, format: Format, now: OffsetDateTime) -> anyhow::Result<String> {
+    match format {
+        Format::Table => Ok(value.table(now)),
+        Format::Json => Ok(serde_json::to_string_pretty(value)? + "\n"),
+    }
+}
+
+/// The word for a broker's `FederationState`: `not-enrolled`, `enrolling`,
+/// `connecting`, `federated`, `root-unreachable`, `revoked` (`unspecified`
+/// for 0, `unknown-<n>` for a value newer than this CLI).
+pub fn federation_state_word(raw: i32) -> String {
+    let word = match FederationState::try_from(raw) {
+        Ok(FederationState::Unspecified) => "unspecified",
+        Ok(FederationState::NotEnrolled) => "not-enrolled",
+        Ok(FederationState::Enrolling) => "enrolling",
+        Ok(FederationState::Connecting) => "connecting",
+        Ok(FederationState::Federated) => "federated",
+        Ok(FederationState::RootUnreachable) => "root-unreachable",
+        Ok(FederationState::Revoked) => "revoked",
+        Err(_) => return format!("unknown-{raw}"),
+    };
+    word.to_owned()
+}
+
+/// The word for a member's `MemberState`: `enrolled`, `active`, `revoked`
+/// (`unspecified` for 0, `unknown-<n>` for a value newer than this CLI).
+pub fn member_state_word(raw: i32) -> String {
+    let word = match MemberState::try_from(raw) {
+        Ok(MemberState::Unspecified) => "unspecified",
+        Ok(MemberState::Enrolled) => "enrolled",
+        Ok(MemberState::Active) => "active",
+        Ok(MemberState::Revoked) => "revoked",
+        Err(_) => return format!("unknown-{raw}"),
+    };
+    word.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn federation_states_map_to_lower_case_words() {
+        let cases = [
+            (FederationState::Unspecified, "unspecified"),
+            (FederationState::NotEnrolled, "not-enrolled"),
+            (FederationState::Enrolling, "enrolling"),
+            (FederationState::Connecting, "connecting"),
+            (FederationState::Federated, "federated"),
+            (FederationState::RootUnreachable, "root-unreachable"),
+            (FederationState::Revoked, "revoked"),
+        ];
+        for (state, word) in cases {
+            assert_eq!(federation_state_word(state as i32), word);
+        }
+        assert_eq!(federation_state_word(99), "unknown-99");
+        assert_eq!(federation_state_word(-1), "unknown--1");
+    }
+
+    #[test]
+    fn member_states_map_to_lower_case_words() {
+        assert_eq!(member_state_word(MemberState::Enrolled as i32), "enrolled");
+        assert_eq!(member_state_word(MemberState::Active as i32), "active");
+        assert_eq!(member_state_word(MemberState::Revoked as i32), "revoked");
+        assert_eq!(member_state_word(0), "unspecified");
+        assert_eq!(member_state_word(7), "unknown-7");
+    }
+}

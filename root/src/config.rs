@@ -1,0 +1,192 @@
+//! The root's configuration: `root.toml`, `INTERCLOUD_ROOT_*` variables, flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use intercloud_daemon::config::{ConfigError, load};
+use intercloud_daemon::logging::LogFormat;
+use intercloud_trust::FederationDomain;
+use serde::{Deserialize, Serialize};
+
+/// Everything the root needs to start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootConfig {
+    /// The federation's DNS name, the SPIFFE trust domain.
+    pub federation: FederationDomain,
+    /// Where membership, tokens and revocations are kept.
+    pub data_dir: PathBuf,
+    /// Listening addresses.
+    pub listen: Listen,
+    /// The CA and the root's own certificate.
+    pub tls: Tls,
+    /// Join tokens and issued certificates.
+    #[serde(default)]
+    pub enrollment: Enrollment,
+    /// The CRL the root publishes.
+    #[serde(default)]
+    pub crl: Crl,
+    /// What the root asks of registered brokers.
+    #[serde(default)]
+    pub registration: Registration,
+    /// Log line format.
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+/// Listening addresses (port 0 picks a free port; the bound addresses are
+/// written to `<data_dir>/endpoints.json`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    /// Mutual TLS: `Federation`, health, reflection.
+    pub api: SocketAddr,
+    /// Server-authenticated TLS only: `Enrollment`, health, reflection.
+    pub enroll: SocketAddr,
+}
+
+/// Certificates and keys, PEM files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The federation CA certificate (the trust bundle handed to members).
+    pub ca_cert: PathBuf,
+    /// The federation CA key, PKCS#8.
+    pub ca_key: PathBuf,
+    /// The root's server certificate (`spiffe://<federation>/root`).
+    pub cert: PathBuf,
+    /// Its key.
+    pub key: PathBuf,
+    /// CRLs signed by the same CA whose entries the root's CRL carries on.
+    #[serde(default)]
+    pub import_crls: Vec<PathBuf>,
+}
+
+/// Enrolment settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Enrollment {
+    /// Default lifetime of a join token.
+    pub token_ttl_seconds: u64,
+    /// Longest lifetime an operator may ask for.
+    pub max_token_ttl_seconds: u64,
+    /// Lifetime of an issued broker certificate.
+    pub cert_ttl_seconds: u64,
+}
+
+impl Default for Enrollment {
+    fn default() -> Self {
+        Self { token_ttl_seconds: 3600, max_token_ttl_seconds: 7 * 24 * 3600, cert_ttl_seconds: 24 * 3600 }
+    }
+}
+
+/// CRL settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Crl {
+    /// How long a published CRL is valid (its nextUpdate); it is re-signed
+    /// at half that interval and on every revocation.
+    pub validity_seconds: u64,
+}
+
+impl Default for Crl {
+    fn default() -> Self {
+        Self { validity_seconds: 3600 }
+    }
+}
+
+/// Registration settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Registration {
+    /// Interval between a broker's heartbeats.
+    pub heartbeat_interval_seconds: u32,
+}
+
+impl Default for Registration {
+    fn default() -> Self {
+        Self { heartbeat_interval_seconds: 5 }
+    }
+}
+
+/// Flags that override the file.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `data_dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `federation`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub federation: Option<String>,
+    /// `log_format`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    /// `listen.*`.
+    #[serde(skip_serializing_if = "ListenOverrides::is_empty")]
+    pub listen: ListenOverrides,
+}
+
+/// Flags for `listen.*`.
+#[derive(Debug, Default, Serialize)]
+pub struct ListenOverrides {
+    /// `listen.api`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    /// `listen.enroll`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enroll: Option<String>,
+}
+
+impl ListenOverrides {
+    fn is_empty(&self) -> bool {
+        self.api.is_none() && self.enroll.is_none()
+    }
+}
+
+/// Environment variable prefix: `INTERCLOUD_ROOT_DATA_DIR`, `INTERCLOUD_ROOT_LISTEN__API`.
+pub const ENV_PREFIX: &str = "INTERCLOUD_ROOT_";
+
+impl RootConfig {
+    /// Loads and validates the configuration.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let config: Self = load(path, ENV_PREFIX, &["config"], overrides)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let e = &self.enrollment;
+        if e.cert_ttl_seconds < 10 {
+            return Err(ConfigError::bad_value("enrollment.cert_ttl_seconds", "must be at least 10"));
+        }
+        if e.token_ttl_seconds == 0 || e.token_ttl_seconds > e.max_token_ttl_seconds {
+            return Err(ConfigError::bad_value(
+                "enrollment.token_ttl_seconds",
+                format!("must be between 1 and enrollment.max_token_ttl_seconds ({})", e.max_token_ttl_seconds),
+            ));
+        }
+        if self.crl.validity_seconds < 10 {
+            return Err(ConfigError::bad_value("crl.validity_seconds", "must be at least 10"));
+        }
+        if self.registration.heartbeat_interval_seconds == 0 {
+            return Err(ConfigError::bad_value("registration.heartbeat_interval_seconds", "must be at least 1"));
+        }
+        for (key, path) in [
+            ("tls.ca_cert", &self.tls.ca_cert),
+            ("tls.ca_key", &self.tls.ca_key),
+            ("tls.cert", &self.tls.cert),
+            ("tls.key", &self.tls.key),
+        ] {
+            if !path.is_file() {
+                return Err(ConfigError::bad_value(key, format!("{} is not a readable file", path.display())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Lifetime of issued certificates.
+    pub fn cert_ttl(&self) -> Duration {
+        Duration::from_secs(self.enrollment.cert_ttl_seconds)
+    }
+}

@@ -1,0 +1,24 @@
+//! The Intercloud Root: the federation's trust anchor.
+//!
+//! Map:
+//! - [`config`]: `root.toml` + `INTERCLOUD_ROOT_*` + flags.
+//! - [`state`]: members, join tokens, revocations — pure logic with `now` passed in.
+//! - [`store`]: persists the state atomically after each accepted change.
+//! - [`crl`]: signs the CRL and keeps the API port's TLS verifier in step.
+//! - [`authz`]: per-method rules on top of the TLS layer's identity check.
+//! - [`enrollment`], [`federation`]: the gRPC services.
+//! - [`server`]: loads everything and serves the two ports:
+//!   `listen.api` (mutual TLS) and `listen.enroll` (server-authenticated TLS,
+//!   where a join token stands in for the missing client certificate).
+
+#![forbid(unsafe_code)]
+
+pub mod authz;
+pub mod config;
+pub mod core;
+pub mod crl;
+pub mod enrollment;
+pub mod federation;
+pub mod server;
+pub mod state;
+pub mod store;

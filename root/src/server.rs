@@ -1,0 +1,174 @@
+//! Starting the root: load the CA and state, then serve both ports until the
+//! shutdown future completes.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use intercloud_proto::v1::enrollment_server::EnrollmentServer;
+use intercloud_proto::v1::federation_server::FederationServer;
+use intercloud_trust::ca::CertificateAuthority;
+use intercloud_trust::tls::{ClientAuth, Credentials, TrustAnchors, server_config};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::Server;
+use tracing::{info, warn};
+
+use crate::config::RootConfig;
+use crate::core::{RootCore, now};
+use crate::crl::CrlPublisher;
+use crate::enrollment::EnrollmentApi;
+use crate::federation::FederationApi;
+use crate::store::StateStore;
+
+/// Why the root could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The CA, the root's certificate or an imported CRL is unusable.
+    #[error("{0}")]
+    Pki(String),
+    /// The data directory or the state file is unusable.
+    #[error("{0}")]
+    State(String),
+    /// A gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Serve(String),
+}
+
+/// The bound listeners.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Mutual-TLS API.
+    pub api: TcpListener,
+    /// Enrolment (server-authenticated TLS).
+    pub enroll: TcpListener,
+}
+
+impl Listeners {
+    /// Binds both addresses of the configuration.
+    pub async fn bind(config: &RootConfig) -> std::io::Result<Self> {
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+        };
+        Ok(Self { api: bind(config.listen.api).await?, enroll: bind(config.listen.enroll).await? })
+    }
+
+    /// The bound addresses, as `{"api": "...", "enroll": "..."}`.
+    pub fn endpoints_json(&self) -> serde_json::Value {
+        let addr = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        serde_json::json!({ "api": addr(&self.api), "enroll": addr(&self.enroll) })
+    }
+}
+
+/// A root ready to serve.
+#[derive(Debug)]
+pub struct Root {
+    core: Arc<RootCore>,
+    enroll_config: Arc<ArcSwap<rustls::ServerConfig>>,
+}
+
+impl Root {
+    /// Loads the CA, the root's credentials, the imported CRLs and the state.
+    pub async fn start(config: &RootConfig) -> Result<Self, StartError> {
+        let pki = |e: &dyn std::fmt::Display| StartError::Pki(e.to_string());
+        let tls = &config.tls;
+        let ca = CertificateAuthority::load(&tls.ca_cert, &tls.ca_key).map_err(|e| pki(&e))?;
+        let anchors = TrustAnchors::load(&tls.ca_cert).map_err(|e| pki(&e))?;
+        let credentials = Credentials::load(&tls.cert, &tls.key).map_err(|e| pki(&e))?;
+        let mut imported = Vec::new();
+        for path in &tls.import_crls {
+            let pem = std::fs::read(path).map_err(|e| StartError::Pki(format!("tls.import_crls: {}: {e}", path.display())))?;
+            imported.extend(ca.read_crl(&pem, &path.display().to_string()).map_err(|e| pki(&format!("tls.import_crls: {e}")))?);
+        }
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| StartError::State(format!("data_dir {}: {e}", config.data_dir.display())))?;
+        let store = StateStore::open(&config.data_dir).map_err(|e| StartError::State(e.to_string()))?;
+        let state = store.snapshot().await;
+        let enroll_config = server_config(&anchors, &credentials, ClientAuth::None).map_err(|e| pki(&e))?;
+        let publisher = CrlPublisher::new(
+            ca,
+            anchors,
+            credentials,
+            config.federation.clone(),
+            imported,
+            Duration::from_secs(config.crl.validity_seconds),
+            &state,
+            now(),
+        )
+        .map_err(|e| pki(&e))?;
+        let core = RootCore {
+            federation: config.federation.clone(),
+            store,
+            publisher,
+            cert_ttl: config.cert_ttl(),
+            token_ttl: (
+                Duration::from_secs(config.enrollment.token_ttl_seconds),
+                Duration::from_secs(config.enrollment.max_token_ttl_seconds),
+            ),
+            heartbeat_interval: Duration::from_secs(u64::from(config.registration.heartbeat_interval_seconds)),
+        };
+        Ok(Self { core: Arc::new(core), enroll_config: Arc::new(ArcSwap::new(enroll_config)) })
+    }
+
+    /// Serves both ports until `shutdown` completes, then drains.
+    pub async fn serve(self, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let (health, health_service) = intercloud_daemon::grpc::health();
+        health.set_serving::<FederationServer<FederationApi>>().await;
+        health.set_serving::<EnrollmentServer<EnrollmentApi>>().await;
+        let reflection = || intercloud_daemon::grpc::reflection().map_err(|e| StartError::Serve(e.to_string()));
+
+        let api = Server::builder()
+            .add_service(health_service.clone())
+            .add_service(reflection()?)
+            .add_service(FederationServer::new(FederationApi::new(self.core.clone())))
+            .serve_with_incoming_shutdown(
+                intercloud_trust::serve::incoming(listeners.api, self.core.publisher.api_config(), "api"),
+                stopped(stop_rx.clone()),
+            );
+        let enroll = Server::builder()
+            .add_service(health_service)
+            .add_service(reflection()?)
+            .add_service(EnrollmentServer::new(EnrollmentApi::new(self.core.clone())))
+            .serve_with_incoming_shutdown(
+                intercloud_trust::serve::incoming(listeners.enroll, self.enroll_config.clone(), "enroll"),
+                stopped(stop_rx.clone()),
+            );
+        let refresher = refresh_crl(self.core.clone(), stopped(stop_rx.clone()));
+        let servers = async {
+            let (a, b, ()) = tokio::join!(api, enroll, refresher);
+            a.and(b).map_err(|e| StartError::Serve(e.to_string()))
+        };
+        tokio::pin!(servers);
+        tokio::select! {
+            result = &mut servers => return result,
+            () = shutdown => info!("shutting down"),
+        }
+        let _ = stop_tx.send(true);
+        servers.await
+    }
+}
+
+/// Re-signs the CRL at half its validity, so it never lapses.
+async fn refresh_crl(core: Arc<RootCore>, stopped: impl Future<Output = ()>) {
+    let period = core.publisher.validity() / 2;
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            () = &mut stopped => return,
+        }
+        let state = core.store.snapshot().await;
+        if let Err(e) = core.publisher.publish(&state, now()) {
+            warn!(error = %e, "cannot re-sign the CRL; the previous one stays in force");
+        }
+    }
+}

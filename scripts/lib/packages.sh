@@ -1,0 +1,46 @@
+# shellcheck shell=bash
+# Debian packages the lab and the tests need, and how to install them.
+# Sourced by scripts/lab and scripts/test: this is the ONE list to edit.
+#
+# Later issues add the real components here (prosody, rabbitmq-server,
+# krb5-kdc, krb5-admin-server, qemu-utils, iproute2, nftables, ...).
+
+INTERCLOUD_PACKAGES=(
+    openssl          # inspecting the dev PKI and issued certificates
+    ca-certificates  # TLS to crates.io and package mirrors
+    jq               # reading intercloudctl --output json in the scripts
+)
+
+# package_installed PKG: true when dpkg says PKG is installed.
+package_installed() {
+    dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'
+}
+
+# ensure_packages PKG...: installs the packages that are missing.
+# As root: `apt-get update` (once per run) then `apt-get install`.
+# Otherwise: prints the exact command to run and returns 1.
+ensure_packages() {
+    if ! command -v dpkg >/dev/null 2>&1; then
+        echo "warning: dpkg not found (not Debian?); make sure these are installed: $*" >&2
+        return 0
+    fi
+    local missing=() pkg
+    for pkg in "$@"; do
+        package_installed "$pkg" || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "error: missing Debian packages: ${missing[*]}" >&2
+        echo "install them as root, then run this again:" >&2
+        echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+        return 1
+    fi
+    echo "==> installing missing packages: ${missing[*]}"
+    if [ -z "${_INTERCLOUD_APT_UPDATED:-}" ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -q
+        _INTERCLOUD_APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests against real `intercloud-root`, `intercloud-broker` and
+//! `intercloudctl` processes on loopback. One test binary, one module per
+//! concern.
+
+mod config;
+mod enrolment;
+mod lifecycle;
+mod tls;
