@@ -35,7 +35,10 @@ fn state_message(phase: Phase) -> FederationState {
 
 #[tonic::async_trait]
 impl Broker for BrokerApi {
-    async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+    async fn status(
+        &self,
+        _request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
         let core = &self.core;
         let identity = core.identity();
         let link = core.link(|l| l.clone());

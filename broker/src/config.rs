@@ -170,21 +170,38 @@ impl BrokerConfig {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        for (key, value) in [("root.api", &self.root.api), ("root.enroll", &self.root.enroll)] {
-            let port_ok = value.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+        for (key, value) in [
+            ("root.api", &self.root.api),
+            ("root.enroll", &self.root.enroll),
+        ] {
+            let port_ok = value
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
             if !port_ok {
-                return Err(ConfigError::bad_value(key, format!("{value:?} is not host:port")));
+                return Err(ConfigError::bad_value(
+                    key,
+                    format!("{value:?} is not host:port"),
+                ));
             }
         }
         if !self.tls.ca_bundle.is_file() {
-            return Err(ConfigError::bad_value("tls.ca_bundle", format!("{} is not a readable file", self.tls.ca_bundle.display())));
+            return Err(ConfigError::bad_value(
+                "tls.ca_bundle",
+                format!("{} is not a readable file", self.tls.ca_bundle.display()),
+            ));
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
-            return Err(ConfigError::bad_value("tls.cert", "tls.cert and tls.key go together"));
+            return Err(ConfigError::bad_value(
+                "tls.cert",
+                "tls.cert and tls.key go together",
+            ));
         }
         let t = &self.timers;
         if !(0.1..=0.95).contains(&t.renew_at_fraction) {
-            return Err(ConfigError::bad_value("timers.renew_at_fraction", format!("{} is not within 0.1..=0.95", t.renew_at_fraction)));
+            return Err(ConfigError::bad_value(
+                "timers.renew_at_fraction",
+                format!("{} is not within 0.1..=0.95", t.renew_at_fraction),
+            ));
         }
         for (key, value) in [
             ("timers.heartbeat_seconds", t.heartbeat_seconds),
@@ -197,7 +214,10 @@ impl BrokerConfig {
             }
         }
         if t.backoff_max_ms < t.backoff_initial_ms {
-            return Err(ConfigError::bad_value("timers.backoff_max_ms", "must not be below timers.backoff_initial_ms"));
+            return Err(ConfigError::bad_value(
+                "timers.backoff_max_ms",
+                "must not be below timers.backoff_initial_ms",
+            ));
         }
         Ok(())
     }
@@ -210,8 +230,18 @@ impl BrokerConfig {
         match &self.enrollment.token_file {
             None => Ok(None),
             Some(path) => std::fs::read_to_string(path)
-                .map(|s| s.lines().next().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()))
-                .map_err(|e| ConfigError::bad_value("enrollment.token_file", format!("{}: {e}", path.display()))),
+                .map(|s| {
+                    s.lines()
+                        .next()
+                        .map(|l| l.trim().to_owned())
+                        .filter(|l| !l.is_empty())
+                })
+                .map_err(|e| {
+                    ConfigError::bad_value(
+                        "enrollment.token_file",
+                        format!("{}: {e}", path.display()),
+                    )
+                }),
         }
     }
 }

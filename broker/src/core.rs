@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use intercloud_trust::identity::Principal;
-use intercloud_trust::tls::{ClientAuth, ClientPolicy, TlsError, TrustAnchors, client_config, server_config};
+use intercloud_trust::tls::{
+    ClientAuth, ClientPolicy, TlsError, TrustAnchors, client_config, server_config,
+};
 use intercloud_trust::{CloudId, OperatorScope, SpiffeId};
 use rustls::{ClientConfig, ServerConfig};
 use time::OffsetDateTime;
@@ -33,9 +35,16 @@ pub struct BrokerCore {
 /// Who may use a broker's operator API: operators of its own cloud.
 pub fn operator_policy(cloud: CloudId) -> ClientPolicy {
     Arc::new(move |id: &SpiffeId| match &id.principal {
-        Principal::Operator { scope: OperatorScope::Cloud(c), .. } if *c == cloud => Ok(()),
-        Principal::Operator { scope, .. } => Err(format!("{id} is an operator of {scope}, not of {cloud}")),
-        Principal::Cloud(_) => Err(format!("{id} is a broker identity, not an operator of {cloud}")),
+        Principal::Operator {
+            scope: OperatorScope::Cloud(c),
+            ..
+        } if *c == cloud => Ok(()),
+        Principal::Operator { scope, .. } => {
+            Err(format!("{id} is an operator of {scope}, not of {cloud}"))
+        }
+        Principal::Cloud(_) => Err(format!(
+            "{id} is a broker identity, not an operator of {cloud}"
+        )),
         Principal::Root => Err(format!("{id} is the root, not an operator of {cloud}")),
     })
 }
@@ -48,15 +57,26 @@ fn configs(
     let server = server_config(
         anchors,
         &identity.credentials,
-        ClientAuth::Required { federation: config.federation.clone(), policy: operator_policy(config.cloud_id.clone()) },
+        ClientAuth::Required {
+            federation: config.federation.clone(),
+            policy: operator_policy(config.cloud_id.clone()),
+        },
     )?;
-    let client = client_config(anchors, SpiffeId::root(&config.federation), Some(&identity.credentials))?;
+    let client = client_config(
+        anchors,
+        SpiffeId::root(&config.federation),
+        Some(&identity.credentials),
+    )?;
     Ok((server, client))
 }
 
 impl BrokerCore {
     /// Builds the shared state around a loaded identity.
-    pub fn new(config: BrokerConfig, identity: Identity, anchors: TrustAnchors) -> Result<Self, TlsError> {
+    pub fn new(
+        config: BrokerConfig,
+        identity: Identity,
+        anchors: TrustAnchors,
+    ) -> Result<Self, TlsError> {
         let (server, client) = configs(&config, &anchors, &identity)?;
         Ok(Self {
             spiffe_id: SpiffeId::cloud(&config.federation, &config.cloud_id),

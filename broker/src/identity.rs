@@ -45,11 +45,26 @@ pub enum IdentityError {
 
 impl Identity {
     /// Builds an identity from PEM text.
-    pub fn from_pem(cert_pem: &str, key_pem: &str, bundle_pem: &str, origin: &Path) -> Result<Self, IdentityError> {
-        let invalid = |reason: String| IdentityError::Invalid { path: origin.to_owned(), reason };
-        let credentials = Credentials::from_pem(cert_pem, key_pem).map_err(|e| invalid(e.to_string()))?;
-        let info = credentials.leaf_info().ok_or_else(|| invalid("certificate has no federation SPIFFE id".into()))?;
-        Ok(Self { credentials, info, bundle_pem: bundle_pem.to_owned() })
+    pub fn from_pem(
+        cert_pem: &str,
+        key_pem: &str,
+        bundle_pem: &str,
+        origin: &Path,
+    ) -> Result<Self, IdentityError> {
+        let invalid = |reason: String| IdentityError::Invalid {
+            path: origin.to_owned(),
+            reason,
+        };
+        let credentials =
+            Credentials::from_pem(cert_pem, key_pem).map_err(|e| invalid(e.to_string()))?;
+        let info = credentials
+            .leaf_info()
+            .ok_or_else(|| invalid("certificate has no federation SPIFFE id".into()))?;
+        Ok(Self {
+            credentials,
+            info,
+            bundle_pem: bundle_pem.to_owned(),
+        })
     }
 }
 
@@ -62,7 +77,9 @@ pub struct IdentityStore {
 impl IdentityStore {
     /// `<data_dir>/identity`.
     pub fn new(data_dir: &Path) -> Self {
-        Self { dir: data_dir.join("identity") }
+        Self {
+            dir: data_dir.join("identity"),
+        }
     }
 
     /// The directory.
@@ -78,35 +95,60 @@ impl IdentityStore {
     pub fn load(&self) -> Result<Option<Identity>, IdentityError> {
         let old = self.sibling("old");
         if !self.dir.exists() && old.exists() {
-            std::fs::rename(&old, &self.dir).map_err(|e| IdentityError::Io { path: old.clone(), reason: e.to_string() })?;
+            std::fs::rename(&old, &self.dir).map_err(|e| IdentityError::Io {
+                path: old.clone(),
+                reason: e.to_string(),
+            })?;
         }
         if !self.dir.join("cert.pem").exists() {
             return Ok(None);
         }
         let read = |name: &str| {
             let path = self.dir.join(name);
-            std::fs::read_to_string(&path).map_err(|e| IdentityError::Io { path, reason: e.to_string() })
+            std::fs::read_to_string(&path).map_err(|e| IdentityError::Io {
+                path,
+                reason: e.to_string(),
+            })
         };
-        Identity::from_pem(&read("cert.pem")?, &read("key.pem")?, &read("bundle.pem")?, &self.dir).map(Some)
+        Identity::from_pem(
+            &read("cert.pem")?,
+            &read("key.pem")?,
+            &read("bundle.pem")?,
+            &self.dir,
+        )
+        .map(Some)
     }
 
     /// Replaces the saved identity.
-    pub fn save(&self, cert_pem: &str, key_pem: &str, bundle_pem: &str) -> Result<(), IdentityError> {
-        let io = |path: &Path, e: std::io::Error| IdentityError::Io { path: path.to_owned(), reason: e.to_string() };
+    pub fn save(
+        &self,
+        cert_pem: &str,
+        key_pem: &str,
+        bundle_pem: &str,
+    ) -> Result<(), IdentityError> {
+        let io = |path: &Path, e: std::io::Error| IdentityError::Io {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        };
         let staging = self.sibling("new");
         let old = self.sibling("old");
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging).map_err(|e| io(&staging, e))?;
-        write_atomically(&staging.join("key.pem"), key_pem.as_bytes(), 0o600).map_err(|e| io(&staging, e))?;
-        write_atomically(&staging.join("cert.pem"), cert_pem.as_bytes(), 0o644).map_err(|e| io(&staging, e))?;
-        write_atomically(&staging.join("bundle.pem"), bundle_pem.as_bytes(), 0o644).map_err(|e| io(&staging, e))?;
+        write_atomically(&staging.join("key.pem"), key_pem.as_bytes(), 0o600)
+            .map_err(|e| io(&staging, e))?;
+        write_atomically(&staging.join("cert.pem"), cert_pem.as_bytes(), 0o644)
+            .map_err(|e| io(&staging, e))?;
+        write_atomically(&staging.join("bundle.pem"), bundle_pem.as_bytes(), 0o644)
+            .map_err(|e| io(&staging, e))?;
         let _ = std::fs::remove_dir_all(&old);
         if self.dir.exists() {
             std::fs::rename(&self.dir, &old).map_err(|e| io(&self.dir, e))?;
         }
         std::fs::rename(&staging, &self.dir).map_err(|e| io(&staging, e))?;
         if let Some(parent) = self.dir.parent() {
-            std::fs::File::open(parent).and_then(|d| d.sync_all()).map_err(|e| io(parent, e))?;
+            std::fs::File::open(parent)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io(parent, e))?;
         }
         let _ = std::fs::remove_dir_all(&old);
         Ok(())

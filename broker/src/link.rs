@@ -21,17 +21,34 @@ use crate::identity::{Identity, IdentityStore};
 use crate::link_state::{Backoff, Phase, Transition, renewal_time};
 
 /// Runs the link until `stopped` completes.
-pub async fn run(core: Arc<BrokerCore>, store: IdentityStore, advertise: String, stopped: impl Future<Output = ()>) {
-    let channel = match intercloud_trust::connect::lazy_channel(&core.config.root.api, core.client_config()) {
+pub async fn run(
+    core: Arc<BrokerCore>,
+    store: IdentityStore,
+    advertise: String,
+    stopped: impl Future<Output = ()>,
+) {
+    let channel = match intercloud_trust::connect::lazy_channel(
+        &core.config.root.api,
+        core.client_config(),
+    ) {
         Ok(c) => c,
         Err(e) => {
             error!(error = %e, "cannot set up the channel to the root");
             return;
         }
     };
-    let mut link = Link { core, store, advertise, client: FederationClient::new(channel), crl_due: OffsetDateTime::UNIX_EPOCH };
+    let mut link = Link {
+        core,
+        store,
+        advertise,
+        client: FederationClient::new(channel),
+        crl_due: OffsetDateTime::UNIX_EPOCH,
+    };
     let timers = link.core.config.timers.clone();
-    let mut backoff = Backoff::new(Duration::from_millis(timers.backoff_initial_ms), Duration::from_millis(timers.backoff_max_ms));
+    let mut backoff = Backoff::new(
+        Duration::from_millis(timers.backoff_initial_ms),
+        Duration::from_millis(timers.backoff_max_ms),
+    );
     let mut heartbeat = Duration::from_secs(timers.heartbeat_seconds);
     tokio::pin!(stopped);
     loop {
@@ -64,7 +81,10 @@ struct Link {
 }
 
 impl Link {
-    async fn call<T>(&self, future: impl Future<Output = Result<tonic::Response<T>, Status>>) -> Result<T, Status> {
+    async fn call<T>(
+        &self,
+        future: impl Future<Output = Result<tonic::Response<T>, Status>>,
+    ) -> Result<T, Status> {
         tokio::time::timeout(self.core.config.timers.root_call_timeout(), future)
             .await
             .map_err(|_| Status::deadline_exceeded("the root did not answer in time"))?
@@ -75,9 +95,16 @@ impl Link {
     /// the heartbeat interval the root asked for.
     async fn round(&mut self) -> Result<Option<Duration>, Status> {
         let mut client = self.client.clone();
-        let request = RegisterRequest { grpc_endpoint: self.advertise.clone(), broker_version: env!("CARGO_PKG_VERSION").to_owned() };
+        let request = RegisterRequest {
+            grpc_endpoint: self.advertise.clone(),
+            broker_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
         let registered = self.call(client.register(request)).await?;
-        let members = self.call(client.list_members(ListMembersRequest {})).await?.members.len();
+        let members = self
+            .call(client.list_members(ListMembersRequest {}))
+            .await?
+            .members
+            .len();
         let now = OffsetDateTime::now_utc();
         let transition = self.core.link(|l| {
             l.members = u32::try_from(members).unwrap_or(u32::MAX);
@@ -92,10 +119,18 @@ impl Link {
             self.crl_due = now + Duration::from_secs(self.core.config.timers.crl_refresh_seconds);
         }
         let identity = self.core.identity();
-        if now >= renewal_time(identity.info.not_before, identity.info.not_after, self.core.config.timers.renew_at_fraction) {
+        if now
+            >= renewal_time(
+                identity.info.not_before,
+                identity.info.not_after,
+                self.core.config.timers.renew_at_fraction,
+            )
+        {
             self.renew(&mut client, &identity).await?;
         }
-        Ok(Some(Duration::from_secs(u64::from(registered.heartbeat_interval_seconds.max(1)))))
+        Ok(Some(Duration::from_secs(u64::from(
+            registered.heartbeat_interval_seconds.max(1),
+        ))))
     }
 
     async fn refresh_crl(&self, client: &mut FederationClient<Channel>) -> Result<(), Status> {
@@ -113,14 +148,24 @@ impl Link {
         Ok(())
     }
 
-    async fn renew(&self, client: &mut FederationClient<Channel>, current: &Identity) -> Result<(), Status> {
-        let (key_pem, csr_pem) = generate_key_and_csr(&self.core.spiffe_id).map_err(|e| Status::internal(e.to_string()))?;
+    async fn renew(
+        &self,
+        client: &mut FederationClient<Channel>,
+        current: &Identity,
+    ) -> Result<(), Status> {
+        let (key_pem, csr_pem) = generate_key_and_csr(&self.core.spiffe_id)
+            .map_err(|e| Status::internal(e.to_string()))?;
         let answer = self.call(client.renew(RenewRequest { csr_pem })).await?;
         let Some(cert) = answer.certificate else {
             warn!("the root answered a renewal without a certificate");
             return Ok(());
         };
-        let identity = match Identity::from_pem(&cert.certificate_pem, &key_pem, &cert.trust_bundle_pem, self.store.dir()) {
+        let identity = match Identity::from_pem(
+            &cert.certificate_pem,
+            &key_pem,
+            &cert.trust_bundle_pem,
+            self.store.dir(),
+        ) {
             Ok(i) if i.info.spiffe_id == self.core.spiffe_id => i,
             Ok(i) => {
                 warn!(got = %i.info.spiffe_id, "the root renewed a certificate for someone else; ignoring it");
@@ -131,27 +176,45 @@ impl Link {
                 return Ok(());
             }
         };
-        if let Err(e) = self.store.save(&cert.certificate_pem, &key_pem, &cert.trust_bundle_pem) {
+        if let Err(e) = self
+            .store
+            .save(&cert.certificate_pem, &key_pem, &cert.trust_bundle_pem)
+        {
             error!(error = %e, "cannot save the renewed certificate; keeping the current one");
             return Ok(());
         }
         let (serial, not_after) = (identity.info.serial.clone(), identity.info.not_after);
         match self.core.replace_identity(identity) {
-            Ok(()) => info!(previous = %current.info.serial, %serial, %not_after, "certificate renewed"),
+            Ok(()) => {
+                info!(previous = %current.info.serial, %serial, %not_after, "certificate renewed")
+            }
             Err(e) => error!(error = %e, "renewed certificate saved but not usable for TLS"),
         }
         Ok(())
     }
 
     fn failed(&self, status: &Status) {
-        let revoked = status.code() == Code::PermissionDenied && status.message().contains("revoked");
-        let message = if status.message().is_empty() { format!("{:?}", status.code()) } else { status.message().to_owned() };
-        let transition = self.core.link(|l| if revoked { l.on_revoked(message.clone()) } else { l.on_root_unreachable(message.clone()) });
+        let revoked =
+            status.code() == Code::PermissionDenied && status.message().contains("revoked");
+        let message = if status.message().is_empty() {
+            format!("{:?}", status.code())
+        } else {
+            status.message().to_owned()
+        };
+        let transition = self.core.link(|l| {
+            if revoked {
+                l.on_revoked(message.clone())
+            } else {
+                l.on_root_unreachable(message.clone())
+            }
+        });
         if let Transition::From(before) = transition {
             let now = self.core.link(|l| l.phase);
             match now {
                 Phase::Revoked => error!(error = %message, "the root says this cloud is revoked"),
-                _ => warn!(root = %self.core.config.root.api, was = before.words(), error = %message, "root unreachable; retrying with backoff"),
+                _ => {
+                    warn!(root = %self.core.config.root.api, was = before.words(), error = %message, "root unreachable; retrying with backoff")
+                }
             }
         }
     }

@@ -50,7 +50,12 @@ pub struct LinkState {
 
 impl Default for LinkState {
     fn default() -> Self {
-        Self { phase: Phase::Connecting, last_contact: None, last_error: None, members: 0 }
+        Self {
+            phase: Phase::Connecting,
+            last_contact: None,
+            last_error: None,
+            members: 0,
+        }
     }
 }
 
@@ -86,7 +91,11 @@ impl LinkState {
     fn enter(&mut self, phase: Phase) -> Transition {
         let before = self.phase;
         self.phase = phase;
-        if before == phase { Transition::Same } else { Transition::From(before) }
+        if before == phase {
+            Transition::Same
+        } else {
+            Transition::From(before)
+        }
     }
 }
 
@@ -101,7 +110,11 @@ pub struct Backoff {
 impl Backoff {
     /// Starts at `initial`, never exceeds `max`.
     pub fn new(initial: Duration, max: Duration) -> Self {
-        Self { initial, max, next: initial }
+        Self {
+            initial,
+            max,
+            next: initial,
+        }
     }
 
     /// The delay before the next retry; doubles the one after.
@@ -119,7 +132,11 @@ impl Backoff {
 
 /// When a certificate valid from `not_before` to `not_after` should be
 /// renewed: after `fraction` of its lifetime.
-pub fn renewal_time(not_before: OffsetDateTime, not_after: OffsetDateTime, fraction: f64) -> OffsetDateTime {
+pub fn renewal_time(
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    fraction: f64,
+) -> OffsetDateTime {
     let lifetime = (not_after - not_before).as_seconds_f64().max(0.0);
     not_before + time::Duration::seconds_f64(lifetime * fraction)
 }
@@ -134,11 +151,20 @@ mod tests {
         let mut s = LinkState::default();
         assert_eq!(s.on_registered(now), Transition::From(Phase::Connecting));
         assert_eq!(s.on_registered(now), Transition::Same);
-        assert_eq!(s.on_root_unreachable("down".into()), Transition::From(Phase::Federated));
+        assert_eq!(
+            s.on_root_unreachable("down".into()),
+            Transition::From(Phase::Federated)
+        );
         assert_eq!(s.last_error.as_deref(), Some("down"));
-        assert_eq!(s.on_registered(now), Transition::From(Phase::RootUnreachable));
+        assert_eq!(
+            s.on_registered(now),
+            Transition::From(Phase::RootUnreachable)
+        );
         assert_eq!(s.last_error, None);
-        assert_eq!(s.on_revoked("revoked".into()), Transition::From(Phase::Federated));
+        assert_eq!(
+            s.on_revoked("revoked".into()),
+            Transition::From(Phase::Federated)
+        );
     }
 
     #[test]
@@ -154,7 +180,14 @@ mod tests {
     fn renewal_falls_at_the_fraction_of_the_lifetime() {
         let start = OffsetDateTime::UNIX_EPOCH;
         let end = start + time::Duration::seconds(300);
-        assert_eq!(renewal_time(start, end, 0.5), start + time::Duration::seconds(150));
-        assert_eq!(renewal_time(end, start, 0.5), end, "an inverted validity renews at once");
+        assert_eq!(
+            renewal_time(start, end, 0.5),
+            start + time::Duration::seconds(150)
+        );
+        assert_eq!(
+            renewal_time(end, start, 0.5),
+            end,
+            "an inverted validity renews at once"
+        );
     }
 }

@@ -18,7 +18,11 @@ use tracing::{error, info};
 #[command(version)]
 struct Args {
     /// Configuration file (TOML).
-    #[arg(long, env = "INTERCLOUD_BROKER_CONFIG", default_value = "/etc/intercloud/broker.toml")]
+    #[arg(
+        long,
+        env = "INTERCLOUD_BROKER_CONFIG",
+        default_value = "/etc/intercloud/broker.toml"
+    )]
     config: PathBuf,
     /// Overrides `data_dir`.
     #[arg(long)]
@@ -83,7 +87,11 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen.api))?;
     let bound = listener.local_addr()?.to_string();
-    let advertise = config.listen.advertise.clone().unwrap_or_else(|| bound.clone());
+    let advertise = config
+        .listen
+        .advertise
+        .clone()
+        .unwrap_or_else(|| bound.clone());
     intercloud_trust::files::write_atomically(
         &config.data_dir.join("endpoints.json"),
         serde_json::json!({ "api": bound }).to_string().as_bytes(),
@@ -91,7 +99,13 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     )?;
     info!(cloud = %config.cloud_id, api = %bound, root = %config.root.api, "intercloud-broker listening");
     let core = Arc::new(BrokerCore::new(config, identity, anchors)?);
-    server::serve(core, listener, advertise, intercloud_daemon::signals::shutdown()).await?;
+    server::serve(
+        core,
+        listener,
+        advertise,
+        intercloud_daemon::signals::shutdown(),
+    )
+    .await?;
     info!("stopped");
     Ok(())
 }

@@ -34,35 +34,50 @@ pub enum StartError {
 
 /// Loads the trust anchors: the CA bundle and the configured CRLs.
 pub fn trust_anchors(config: &BrokerConfig) -> Result<TrustAnchors, StartError> {
-    let anchors = TrustAnchors::load(&config.tls.ca_bundle).map_err(|e| StartError::Other(format!("tls.ca_bundle: {e}")))?;
+    let anchors = TrustAnchors::load(&config.tls.ca_bundle)
+        .map_err(|e| StartError::Other(format!("tls.ca_bundle: {e}")))?;
     let mut crls = Vec::new();
     for path in &config.tls.crl_files {
-        crls.extend(intercloud_trust::pem::crls(path).map_err(|e| StartError::Other(format!("tls.crl_files: {e}")))?);
+        crls.extend(
+            intercloud_trust::pem::crls(path)
+                .map_err(|e| StartError::Other(format!("tls.crl_files: {e}")))?,
+        );
     }
     Ok(anchors.with_crls(crls))
 }
 
 /// The broker's identity: saved in the data directory, else the configured
 /// certificate, else obtained by enrolling with the join token.
-pub async fn resolve_identity(config: &BrokerConfig, anchors: &TrustAnchors) -> Result<Identity, StartError> {
+pub async fn resolve_identity(
+    config: &BrokerConfig,
+    anchors: &TrustAnchors,
+) -> Result<Identity, StartError> {
     let store = IdentityStore::new(&config.data_dir);
     if let Some(identity) = store.load().map_err(|e| StartError::Other(e.to_string()))? {
         info!(serial = %identity.info.serial, dir = %store.dir().display(), "identity loaded");
         return Ok(identity);
     }
     if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
-        let read = |p: &std::path::Path| std::fs::read_to_string(p).map_err(|e| StartError::Other(format!("{}: {e}", p.display())));
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p)
+                .map_err(|e| StartError::Other(format!("{}: {e}", p.display())))
+        };
         let bundle = read(&config.tls.ca_bundle)?;
-        let identity = Identity::from_pem(&read(cert)?, &read(key)?, &bundle, cert).map_err(|e| StartError::Other(e.to_string()))?;
+        let identity = Identity::from_pem(&read(cert)?, &read(key)?, &bundle, cert)
+            .map_err(|e| StartError::Other(e.to_string()))?;
         info!(serial = %identity.info.serial, cert = %cert.display(), "identity loaded from tls.cert");
         return Ok(identity);
     }
-    let token = config.join_token().map_err(|e| StartError::Other(e.to_string()))?;
+    let token = config
+        .join_token()
+        .map_err(|e| StartError::Other(e.to_string()))?;
     let Some(token) = token else {
         return Err(StartError::NotEnrolled(store.dir().display().to_string()));
     };
     info!(root = %config.root.enroll, "enrolling with the join token");
-    enrol(config, anchors, &token, &store).await.map_err(|e| StartError::Other(e.to_string()))
+    enrol(config, anchors, &token, &store)
+        .await
+        .map_err(|e| StartError::Other(e.to_string()))
 }
 
 /// Checks that the identity is this broker's.
@@ -78,14 +93,20 @@ pub fn check_identity(config: &BrokerConfig, identity: &Identity) -> Result<(), 
 }
 
 /// Serves the operator API on `listener` and runs the link until `shutdown`.
-pub async fn serve(core: Arc<BrokerCore>, listener: TcpListener, advertise: String, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+pub async fn serve(
+    core: Arc<BrokerCore>,
+    listener: TcpListener,
+    advertise: String,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
     let (health, health_service) = intercloud_daemon::grpc::health();
     health.set_serving::<BrokerServer<BrokerApi>>().await;
-    let reflection = intercloud_daemon::grpc::reflection().map_err(|e| StartError::Other(e.to_string()))?;
+    let reflection =
+        intercloud_daemon::grpc::reflection().map_err(|e| StartError::Other(e.to_string()))?;
     let api = Server::builder()
         .add_service(health_service)
         .add_service(reflection)

@@ -117,8 +117,9 @@ impl Remote {
             Err(_) => Err(self.no_answer()),
             Ok(Ok(channel)) => Ok(channel),
             Ok(Err(e @ ConnectError::Unreachable { .. })) => {
-                let hint = self.connect_hint(&e.to_string());
-                Err(anyhow::Error::new(e)).hint(hint)
+                let reason = tidy(&e.to_string());
+                let hint = self.connect_hint(&reason);
+                Err(hinted(reason, hint))
             }
             Ok(Err(e)) => Err(anyhow::Error::new(e)).hint(self.check_endpoint()),
         }
@@ -152,22 +153,39 @@ impl Remote {
     /// The one-line error for a gRPC status: the code in words and the
     /// server's message.
     pub fn status_error(&self, method: &str, status: &Status) -> anyhow::Error {
-        let mut text = format!("{}: ", code_words(status.code()));
-        let message = status.message().trim();
-        if message.is_empty() {
-            text.push_str(&format!("{method} failed"));
-        } else {
-            text.push_str(message);
-        }
+        // A status with a source was made by the client's transport, not
+        // sent by the server: the connection broke under the call.
         if let Some(source) = std::error::Error::source(status) {
-            let chain = error_chain(source);
-            if !text.contains(&chain) {
-                text.push_str(&format!(": {chain}"));
-            }
+            let text = format!(
+                "{} dropped the connection during {method}: {}",
+                self.endpoint,
+                tidy(&error_chain(source))
+            );
+            let hint = self.tls_hint(&text).unwrap_or_else(|| self.dropped_hint());
+            return hinted(text, hint);
         }
+        let message = tidy(status.message().trim());
+        let text = if message.is_empty() {
+            format!("{}: {method} failed", code_words(status.code()))
+        } else {
+            format!("{}: {message}", code_words(status.code()))
+        };
         match self.status_hint(method, status.code(), &text) {
             Some(hint) => hinted(text, hint),
             None => anyhow::anyhow!(text),
+        }
+    }
+
+    /// A server that accepts the TLS 1.3 handshake and then finds our
+    /// certificate wanting closes the connection: that is how a refused
+    /// operator certificate shows up on the client.
+    fn dropped_hint(&self) -> String {
+        match self.role {
+            Role::Enrollment => "check `scripts/lab status` and the root's log".to_owned(),
+            _ => format!(
+                "the server may have refused the operator certificate of {} (revoked, expired, or of another CA?): check cert and key, and the server's log",
+                self.context_name()
+            ),
         }
     }
 
@@ -294,6 +312,23 @@ pub fn operator_tls(context: &Context) -> anyhow::Result<(TrustAnchors, Credenti
     Ok((anchors, credentials))
 }
 
+/// Transport errors as people read them: rustls shows a policy refusal
+/// from our verifier as `Other(OtherError(PolicyRefusal("…")))`; keep the text.
+fn tidy(reason: &str) -> String {
+    const OPEN: &str = "Other(OtherError(PolicyRefusal(\"";
+    const CLOSE: &str = "\")))";
+    let mut out = reason.to_owned();
+    while let Some(start) = out.find(OPEN) {
+        let inner_start = start + OPEN.len();
+        let Some(len) = out[inner_start..].find(CLOSE) else {
+            break;
+        };
+        let inner = out[inner_start..inner_start + len].replace("\\\"", "\"");
+        out.replace_range(start..inner_start + len + CLOSE.len(), &inner);
+    }
+    out
+}
+
 /// A gRPC status code in lower-case words.
 pub fn code_words(code: Code) -> &'static str {
     match code {
@@ -363,6 +398,20 @@ ca = "ca.crt"
         assert_eq!(
             error,
             "error: not found: GetMember failed — see `intercloudctl members`"
+        );
+    }
+
+    #[test]
+    fn policy_refusals_lose_their_debug_wrapping() {
+        let raw = r#"cannot reach x: invalid peer certificate: Other(OtherError(PolicyRefusal("server is a, expected b")))"#;
+        assert_eq!(
+            tidy(raw),
+            "cannot reach x: invalid peer certificate: server is a, expected b"
+        );
+        assert_eq!(tidy("plain"), "plain");
+        assert_eq!(
+            tidy("Other(OtherError(PolicyRefusal(\"open"),
+            "Other(OtherError(PolicyRefusal(\"open"
         );
     }
 

@@ -38,7 +38,12 @@ fn now() -> Timestamp {
 }
 
 fn caller(request: &Request<impl Sized>) -> Option<SpiffeId> {
-    request.extensions().get::<PeerInfo>()?.certificate.as_ref().map(|c| c.spiffe_id.clone())
+    request
+        .extensions()
+        .get::<PeerInfo>()?
+        .certificate
+        .as_ref()
+        .map(|c| c.spiffe_id.clone())
 }
 
 struct FakeBroker;
@@ -53,7 +58,10 @@ impl Broker for FakeBroker {
             state: FederationState::Federated as i32,
             state_detail: "federated".into(),
             certificate_serial: "1f02".into(),
-            certificate_not_after: Some(Timestamp { seconds: now().seconds + 86_400, nanos: 0 }),
+            certificate_not_after: Some(Timestamp {
+                seconds: now().seconds + 86_400,
+                nanos: 0,
+            }),
             certificate_fingerprint: "ab".repeat(32),
             root_endpoint: "127.0.0.1:7443".into(),
             root_reachable: true,
@@ -79,25 +87,40 @@ fn member(id: &str, state: MemberState) -> Member {
         joined_at: Some(now()),
         last_seen: Some(now()),
         certificate_serial: "6ab2".into(),
-        certificate_not_after: Some(Timestamp { seconds: now().seconds + 3600, nanos: 0 }),
+        certificate_not_after: Some(Timestamp {
+            seconds: now().seconds + 3600,
+            nanos: 0,
+        }),
         broker_version: "0.1.0".into(),
     }
 }
 
 #[tonic::async_trait]
 impl Federation for FakeRoot {
-    async fn register(&self, _: Request<RegisterRequest>) -> Result<Response<RegisterResponse>, Status> {
+    async fn register(
+        &self,
+        _: Request<RegisterRequest>,
+    ) -> Result<Response<RegisterResponse>, Status> {
         Err(Status::unimplemented("not in this fake"))
     }
     async fn renew(&self, _: Request<RenewRequest>) -> Result<Response<RenewResponse>, Status> {
         Err(Status::unimplemented("not in this fake"))
     }
-    async fn list_members(&self, _: Request<ListMembersRequest>) -> Result<Response<ListMembersResponse>, Status> {
+    async fn list_members(
+        &self,
+        _: Request<ListMembersRequest>,
+    ) -> Result<Response<ListMembersResponse>, Status> {
         Ok(Response::new(ListMembersResponse {
-            members: vec![member("cloud-a", MemberState::Active), member("cloud-b", MemberState::Enrolled)],
+            members: vec![
+                member("cloud-a", MemberState::Active),
+                member("cloud-b", MemberState::Enrolled),
+            ],
         }))
     }
-    async fn get_member(&self, request: Request<GetMemberRequest>) -> Result<Response<Member>, Status> {
+    async fn get_member(
+        &self,
+        request: Request<GetMemberRequest>,
+    ) -> Result<Response<Member>, Status> {
         match request.get_ref().cloud_id.as_str() {
             "cloud-a" => Ok(Response::new(member("cloud-a", MemberState::Active))),
             other => Err(Status::not_found(format!("no member {other}"))),
@@ -107,7 +130,10 @@ impl Federation for FakeRoot {
         &self,
         _: Request<ListRevocationsRequest>,
     ) -> Result<Response<ListRevocationsResponse>, Status> {
-        Ok(Response::new(ListRevocationsResponse { revocations: vec![], crl_number: 7 }))
+        Ok(Response::new(ListRevocationsResponse {
+            revocations: vec![],
+            crl_number: 7,
+        }))
     }
     async fn get_crl(&self, _: Request<GetCrlRequest>) -> Result<Response<GetCrlResponse>, Status> {
         Err(Status::unimplemented("not in this fake"))
@@ -117,16 +143,24 @@ impl Federation for FakeRoot {
         request: Request<CreateJoinTokenRequest>,
     ) -> Result<Response<CreateJoinTokenResponse>, Status> {
         if !caller(&request).is_some_and(|id| id.is_operator_of(&OperatorScope::Root)) {
-            return Err(Status::permission_denied("CreateJoinToken needs a root operator certificate"));
+            return Err(Status::permission_denied(
+                "CreateJoinToken needs a root operator certificate",
+            ));
         }
         Ok(Response::new(CreateJoinTokenResponse {
             token: "secret-token".into(),
             cloud_id: request.get_ref().cloud_id.clone(),
-            expires_at: Some(Timestamp { seconds: now().seconds + 3600, nanos: 0 }),
+            expires_at: Some(Timestamp {
+                seconds: now().seconds + 3600,
+                nanos: 0,
+            }),
             ca_fingerprint: self.ca.fingerprint(),
         }))
     }
-    async fn revoke(&self, request: Request<RevokeRequest>) -> Result<Response<RevokeResponse>, Status> {
+    async fn revoke(
+        &self,
+        request: Request<RevokeRequest>,
+    ) -> Result<Response<RevokeResponse>, Status> {
         Ok(Response::new(RevokeResponse {
             revoked: vec![Revocation {
                 serial: "6ab2".into(),
@@ -146,12 +180,19 @@ impl Enrollment for FakeRoot {
         if join.token != "secret-token" {
             return Err(Status::unauthenticated("unknown join token"));
         }
-        let csr = SigningRequest::parse(&join.csr_pem).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let cloud = intercloud_trust::CloudId::new(&join.cloud_id).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let csr = SigningRequest::parse(&join.csr_pem)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let cloud = intercloud_trust::CloudId::new(&join.cloud_id)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let id = SpiffeId::cloud(&federation(), &cloud);
         let issued = self
             .ca
-            .issue(&csr, &id, time::OffsetDateTime::now_utc(), Duration::from_secs(3600))
+            .issue(
+                &csr,
+                &id,
+                time::OffsetDateTime::now_utc(),
+                Duration::from_secs(3600),
+            )
             .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(JoinResponse {
             certificate: Some(IssuedCertificate {
@@ -184,8 +225,11 @@ async fn serve(
     router: tonic::transport::server::Router,
 ) -> (SocketAddr, oneshot::Sender<()>) {
     let anchors = TrustAnchors::load(&pki().join("ca.crt")).expect("anchors");
-    let credentials =
-        Credentials::load(&pki().join(format!("{name}.crt")), &pki().join(format!("{name}.key"))).expect("creds");
+    let credentials = Credentials::load(
+        &pki().join(format!("{name}.crt")),
+        &pki().join(format!("{name}.key")),
+    )
+    .expect("creds");
     let config = server_config(&anchors, &credentials, auth).expect("server config");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -202,19 +246,39 @@ async fn serve(
 }
 
 fn mutual() -> ClientAuth {
-    ClientAuth::Required { federation: federation(), policy: Arc::new(|_| Ok(())) }
+    ClientAuth::Required {
+        federation: federation(),
+        policy: Arc::new(|_| Ok(())),
+    }
 }
 
 impl Lab {
     async fn start() -> Self {
         let server = || tonic::transport::Server::builder();
-        let (broker, a) = serve("cloud-a", mutual(), server().add_service(BrokerServer::new(FakeBroker))).await;
-        let (root, b) =
-            serve("root", mutual(), server().add_service(FederationServer::new(FakeRoot { ca: dev_ca() }))).await;
-        let (enroll, c) =
-            serve("root", ClientAuth::None, server().add_service(EnrollmentServer::new(FakeRoot { ca: dev_ca() })))
-                .await;
-        Self { broker, root, enroll, _stop: vec![a, b, c] }
+        let (broker, a) = serve(
+            "cloud-a",
+            mutual(),
+            server().add_service(BrokerServer::new(FakeBroker)),
+        )
+        .await;
+        let (root, b) = serve(
+            "root",
+            mutual(),
+            server().add_service(FederationServer::new(FakeRoot { ca: dev_ca() })),
+        )
+        .await;
+        let (enroll, c) = serve(
+            "root",
+            ClientAuth::None,
+            server().add_service(EnrollmentServer::new(FakeRoot { ca: dev_ca() })),
+        )
+        .await;
+        Self {
+            broker,
+            root,
+            enroll,
+            _stop: vec![a, b, c],
+        }
     }
 
     /// A contexts file for these servers, in `dir`.
@@ -282,7 +346,11 @@ impl Run {
         assert_eq!(self.code, 1, "stdout: {}", self.stdout);
         assert!(self.stdout.is_empty(), "stdout: {}", self.stdout);
         let line = self.stderr.strip_suffix('\n').expect("newline-terminated");
-        assert!(!line.contains('\n') && line.starts_with("error: "), "{}", self.stderr);
+        assert!(
+            !line.contains('\n') && line.starts_with("error: "),
+            "{}",
+            self.stderr
+        );
         line
     }
 }
@@ -314,12 +382,21 @@ async fn broker_status_as_json_and_table() {
     assert_eq!(json["state"], "federated");
     assert_eq!(json["cloud_id"], "cloud-a");
     assert_eq!(json["federation_members"], 2);
-    assert!(json["certificate_not_after"].as_str().expect("date").ends_with('Z'));
+    assert!(
+        json["certificate_not_after"]
+            .as_str()
+            .expect("date")
+            .ends_with('Z')
+    );
 
     let table = run(&config, &["status"]).await;
     assert_eq!(table.code, 0, "{}", table.stderr);
     assert!(table.stdout.contains("State:"), "{}", table.stdout);
-    assert!(table.stdout.contains("(in 23h)") || table.stdout.contains("(in 24h)"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("(in 23h)") || table.stdout.contains("(in 24h)"),
+        "{}",
+        table.stdout
+    );
 }
 
 #[tokio::test]
@@ -328,7 +405,9 @@ async fn root_status_members_and_revocations() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = lab.config(dir.path());
 
-    let json = run(&config, &["--context", "root", "status", "-o", "json"]).await.json();
+    let json = run(&config, &["--context", "root", "status", "-o", "json"])
+        .await
+        .json();
     assert_eq!(json["kind"], "root");
     assert_eq!(json["crl_number"], 7);
     assert_eq!(json["members"]["active"], 1);
@@ -336,7 +415,12 @@ async fn root_status_members_and_revocations() {
 
     // Through a broker context's root_endpoint, and through the root context.
     for context in ["cloud-a", "root"] {
-        let json = run(&config, &["members", "--context", context, "--output", "json"]).await.json();
+        let json = run(
+            &config,
+            &["members", "--context", context, "--output", "json"],
+        )
+        .await
+        .json();
         assert_eq!(json["members"][0]["cloud_id"], "cloud-a");
         assert_eq!(json["members"][0]["state"], "active");
         assert_eq!(json["members"][1]["state"], "enrolled");
@@ -344,24 +428,63 @@ async fn root_status_members_and_revocations() {
     let table = run(&config, &["members"]).await;
     assert!(table.stdout.starts_with("CLOUD "), "{}", table.stdout);
     for column in ["STATE", "ENDPOINT", "LAST SEEN", "CERT EXPIRES", "SERIAL"] {
-        assert!(table.stdout.lines().next().unwrap_or_default().contains(column), "{}", table.stdout);
+        assert!(
+            table
+                .stdout
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .contains(column),
+            "{}",
+            table.stdout
+        );
     }
 
-    let json = run(&config, &["member", "cloud-a", "--output", "json"]).await.json();
+    let json = run(&config, &["member", "cloud-a", "--output", "json"])
+        .await
+        .json();
     assert_eq!(json["spiffe_id"], "spiffe://intercloud.lab/cloud/cloud-a");
     let missing = run(&config, &["member", "cloud-z"]).await;
-    assert_eq!(missing.one_line_error(), "error: not found: no member cloud-z — see `intercloudctl members`");
+    assert_eq!(
+        missing.one_line_error(),
+        "error: not found: no member cloud-z — see `intercloudctl members`"
+    );
 
-    let json = run(&config, &["--context", "root", "revocations", "--output", "json"]).await.json();
-    assert_eq!(json, serde_json::json!({"revocations": [], "crl_number": 7}));
-    let json =
-        run(&config, &["--context", "root", "revoke", "cloud-b", "--reason", "test", "--output", "json"]).await.json();
+    let json = run(
+        &config,
+        &["--context", "root", "revocations", "--output", "json"],
+    )
+    .await
+    .json();
+    assert_eq!(
+        json,
+        serde_json::json!({"revocations": [], "crl_number": 7})
+    );
+    let json = run(
+        &config,
+        &[
+            "--context",
+            "root",
+            "revoke",
+            "cloud-b",
+            "--reason",
+            "test",
+            "--output",
+            "json",
+        ],
+    )
+    .await
+    .json();
     assert_eq!(json["crl_number"], 8);
     assert_eq!(json["revoked"][0]["serial"], "6ab2");
     assert_eq!(json["revoked"][0]["reason"], "test");
 
     let no_root = run(&config, &["members", "--context", "no-root"]).await;
-    assert!(no_root.one_line_error().contains("add root_endpoint"), "{}", no_root.stderr);
+    assert!(
+        no_root.one_line_error().contains("add root_endpoint"),
+        "{}",
+        no_root.stderr
+    );
 }
 
 #[tokio::test]
@@ -376,36 +499,94 @@ async fn tokens_need_a_root_operator_and_enrolment_writes_the_identity() {
         "error: permission denied: CreateJoinToken needs a root operator certificate — use a root operator's context, e.g. --context root"
     );
 
-    let token = run(&config, &["--context", "root", "token", "create", "cloud-d", "--ttl", "600", "-o", "json"])
-        .await
-        .json();
+    let token = run(
+        &config,
+        &[
+            "--context",
+            "root",
+            "token",
+            "create",
+            "cloud-d",
+            "--ttl",
+            "600",
+            "-o",
+            "json",
+        ],
+    )
+    .await
+    .json();
     assert_eq!(token["token"], "secret-token");
     assert_eq!(token["cloud_id"], "cloud-d");
     assert_eq!(token["ca_fingerprint"], dev_ca().fingerprint());
-    let table = run(&config, &["--context", "root", "token", "create", "cloud-d"]).await;
-    assert!(table.stdout.contains("enrollment.token"), "{}", table.stdout);
+    let table = run(
+        &config,
+        &["--context", "root", "token", "create", "cloud-d"],
+    )
+    .await;
+    assert!(
+        table.stdout.contains("enrollment.token"),
+        "{}",
+        table.stdout
+    );
 
     // The current context (cloud-a) has no enroll_endpoint: the root context's is used.
     let out = dir.path().join("identity");
     let out_arg = out.display().to_string();
-    let bad = run(&config, &["enroll", "--cloud", "cloud-d", "--token", "nope", "--out", &out_arg]).await;
-    assert!(bad.one_line_error().starts_with("error: unauthenticated: unknown join token — the token is"), "{}", bad.stderr);
+    let bad = run(
+        &config,
+        &[
+            "enroll", "--cloud", "cloud-d", "--token", "nope", "--out", &out_arg,
+        ],
+    )
+    .await;
+    assert!(
+        bad.one_line_error()
+            .starts_with("error: unauthenticated: unknown join token — the token is"),
+        "{}",
+        bad.stderr
+    );
 
-    let enroll = ["enroll", "--cloud", "cloud-d", "--token", "secret-token", "--out", &out_arg, "-o", "json"];
+    let enroll = [
+        "enroll",
+        "--cloud",
+        "cloud-d",
+        "--token",
+        "secret-token",
+        "--out",
+        &out_arg,
+        "-o",
+        "json",
+    ];
     let json = run(&config, &enroll).await.json();
     assert_eq!(json["spiffe_id"], "spiffe://intercloud.lab/cloud/cloud-d");
     let cert = std::fs::read(out.join("cert.pem")).expect("cert.pem");
-    let der = intercloud_trust::pem::certificates_from_pem(&cert).expect("pem").remove(0);
+    let der = intercloud_trust::pem::certificates_from_pem(&cert)
+        .expect("pem")
+        .remove(0);
     let info = intercloud_trust::cert::CertInfo::from_der(&der).expect("cert");
     assert_eq!(json["serial"], info.serial);
-    assert!(std::fs::read_to_string(out.join("bundle.pem")).expect("bundle").contains("BEGIN CERTIFICATE"));
+    assert!(
+        std::fs::read_to_string(out.join("bundle.pem"))
+            .expect("bundle")
+            .contains("BEGIN CERTIFICATE")
+    );
     use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(out.join("key.pem")).expect("key.pem").permissions().mode() & 0o777;
+    let mode = std::fs::metadata(out.join("key.pem"))
+        .expect("key.pem")
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     Credentials::load(&out.join("cert.pem"), &out.join("key.pem")).expect("usable identity");
 
     let again = run(&config, &enroll).await;
-    assert!(again.one_line_error().contains("already exists — pass --force"), "{}", again.stderr);
+    assert!(
+        again
+            .one_line_error()
+            .contains("already exists — pass --force"),
+        "{}",
+        again.stderr
+    );
 }
 
 #[tokio::test]
@@ -417,29 +598,49 @@ async fn failures_are_one_line_with_a_next_step() {
     let missing = run(&dir.path().join("none.toml"), &["status"]).await;
     assert_eq!(
         missing.one_line_error(),
-        format!("error: no config file at {} — run scripts/lab up or pass --config", dir.path().join("none.toml").display())
+        format!(
+            "error: no config file at {} — run scripts/lab up or pass --config",
+            dir.path().join("none.toml").display()
+        )
     );
 
     let unknown = run(&config, &["--context", "cloud-z", "status"]).await;
     assert!(
-        unknown.one_line_error().ends_with("— known contexts: cloud-a, no-root, root, wrong-server"),
+        unknown
+            .one_line_error()
+            .ends_with("— known contexts: cloud-a, no-root, root, wrong-server"),
         "{}",
         unknown.stderr
     );
 
     let wrong = run(&config, &["--context", "wrong-server", "status"]).await;
     let line = wrong.one_line_error();
-    assert!(line.contains("expected spiffe://intercloud.lab/cloud/cloud-b"), "{line}");
+    assert!(
+        line.contains("expected spiffe://intercloud.lab/cloud/cloud-b"),
+        "{line}"
+    );
     assert!(line.contains("— the server did not prove"), "{line}");
 
     // A closed port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let text = std::fs::read_to_string(&config).expect("config").replace(&lab.broker.to_string(), &format!("127.0.0.1:{port}"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace(&lab.broker.to_string(), &format!("127.0.0.1:{port}"));
     std::fs::write(&config, text).expect("rewrite");
     let down = run(&config, &["status", "--output", "json"]).await;
     let line = down.one_line_error();
-    assert!(line.starts_with(&format!("error: cannot reach 127.0.0.1:{port}: ")), "{line}");
-    assert!(line.ends_with("— is the broker running? check `scripts/lab status`"), "{line}");
+    assert!(
+        line.starts_with(&format!("error: cannot reach 127.0.0.1:{port}: ")),
+        "{line}"
+    );
+    assert!(
+        line.ends_with("— is the broker running? check `scripts/lab status`"),
+        "{line}"
+    );
 
     let contexts = run(&config, &["contexts", "--output", "json"]).await.json();
     assert_eq!(contexts["current_context"], "cloud-a");
@@ -458,15 +659,52 @@ async fn zz_show() {
     text.push_str(&format!("[contexts.silent]\nendpoint = \"{}\"\nserver = \"spiffe://intercloud.lab/cloud/cloud-a\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n", silent.local_addr().unwrap(), pki.join("ca.crt").display(), pki.join("bad/other-ca.crt").display(), pki.join("bad/other-ca.key").display()));
     std::fs::write(&config, text).unwrap();
     for args in [
-        vec!["--context", "bad-cert", "status"], vec!["--context", "silent", "--timeout", "2", "status"], vec!["--context", "root", "enroll", "--cloud", "cloud-e", "--token", "x", "--out", "/tmp/enr-test2", "--root-enroll", "127.0.0.1:1"],
-        vec!["status"], vec!["status", "-o", "json"], vec!["--context", "root", "status"], vec!["--context", "root", "status", "-o", "json"],
-        vec!["members"], vec!["members", "-o", "json"], vec!["member", "cloud-a"], vec!["--context", "root", "token", "create", "cloud-d"],
-        vec!["--context", "root", "revoke", "cloud-b", "--reason", "gone"], vec!["revocations"], vec!["contexts"],
-        vec!["--context", "wrong-server", "status"], vec!["token", "create", "Bad_Id"],
-        vec!["enroll", "--cloud", "cloud-d", "--token", "secret-token", "--out", "/tmp/enr-test"],
+        vec!["--context", "bad-cert", "status"],
+        vec!["--context", "silent", "--timeout", "2", "status"],
+        vec![
+            "--context",
+            "root",
+            "enroll",
+            "--cloud",
+            "cloud-e",
+            "--token",
+            "x",
+            "--out",
+            "/tmp/enr-test2",
+            "--root-enroll",
+            "127.0.0.1:1",
+        ],
+        vec!["status"],
+        vec!["status", "-o", "json"],
+        vec!["--context", "root", "status"],
+        vec!["--context", "root", "status", "-o", "json"],
+        vec!["members"],
+        vec!["members", "-o", "json"],
+        vec!["member", "cloud-a"],
+        vec!["--context", "root", "token", "create", "cloud-d"],
+        vec!["--context", "root", "revoke", "cloud-b", "--reason", "gone"],
+        vec!["revocations"],
+        vec!["contexts"],
+        vec!["--context", "wrong-server", "status"],
+        vec!["token", "create", "Bad_Id"],
+        vec![
+            "enroll",
+            "--cloud",
+            "cloud-d",
+            "--token",
+            "secret-token",
+            "--out",
+            "/tmp/enr-test",
+        ],
     ] {
         let r = run(&config, &args).await;
         let _ = &r;
-        println!("$ intercloudctl {}\n{}{}[exit {}]\n", args.join(" "), r.stdout, r.stderr, r.code);
+        println!(
+            "$ intercloudctl {}\n{}{}[exit {}]\n",
+            args.join(" "),
+            r.stdout,
+            r.stderr,
+            r.code
+        );
     }
 }

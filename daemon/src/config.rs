@@ -35,7 +35,10 @@ pub enum ConfigError {
 impl ConfigError {
     /// A rejected value of `key`.
     pub fn bad_value(key: &str, reason: impl std::fmt::Display) -> Self {
-        Self::BadValue { key: key.to_owned(), reason: reason.to_string() }
+        Self::BadValue {
+            key: key.to_owned(),
+            reason: reason.to_string(),
+        }
     }
 }
 
@@ -44,7 +47,12 @@ impl ConfigError {
 /// `flags` (a serializable struct whose `None` fields are skipped), and
 /// deserializes the result. The target type should use
 /// `#[serde(deny_unknown_fields)]` so that typos are refused.
-pub fn load<T, F>(path: &Path, env_prefix: &str, ignored_env: &[&str], flags: &F) -> Result<T, ConfigError>
+pub fn load<T, F>(
+    path: &Path,
+    env_prefix: &str,
+    ignored_env: &[&str],
+    flags: &F,
+) -> Result<T, ConfigError>
 where
     T: DeserializeOwned,
     F: serde::Serialize,
@@ -70,7 +78,11 @@ fn describe(error: &figment::Error, path: &Path) -> String {
         .clone()
         .into_iter()
         .map(|e| {
-            let key = if e.path.is_empty() { String::new() } else { format!("key `{}`: ", e.path.join(".")) };
+            let key = if e.path.is_empty() {
+                String::new()
+            } else {
+                format!("key `{}`: ", e.path.join("."))
+            };
             let source = match &e.metadata {
                 Some(m) if m.name.contains("TOML") => format!(" (in {})", path.display()),
                 Some(m) => format!(" (from {})", m.name),
@@ -111,8 +123,12 @@ mod tests {
 
     #[test]
     fn missing_file_names_the_path() {
-        let err = load::<Sample, _>(Path::new("/nonexistent/x.toml"), "T_", &[], &NoFlags {}).expect_err("missing");
-        assert_eq!(err.to_string(), "config file /nonexistent/x.toml: not found");
+        let err = load::<Sample, _>(Path::new("/nonexistent/x.toml"), "T_", &[], &NoFlags {})
+            .expect_err("missing");
+        assert_eq!(
+            err.to_string(),
+            "config file /nonexistent/x.toml: not found"
+        );
     }
 
     #[test]
@@ -136,7 +152,15 @@ mod tests {
             name: Option<String>,
         }
         let (_d, path) = write("name = \"file\"\n[listen]\nport = 1\n");
-        let s: Sample = load(&path, "T_FLAGS_", &[], &Flags { name: Some("flag".into()) }).expect("load");
+        let s: Sample = load(
+            &path,
+            "T_FLAGS_",
+            &[],
+            &Flags {
+                name: Some("flag".into()),
+            },
+        )
+        .expect("load");
         assert_eq!(s.name, "flag");
         assert_eq!(s.listen.port, 1);
     }

@@ -8,7 +8,9 @@ use tonic_health::server::HealthReporter;
 
 /// The reflection service for `intercloud.v1` and `grpc.health.v1`.
 pub fn reflection() -> Result<
-    tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
     tonic_reflection::server::Error,
 > {
     tonic_reflection::server::Builder::configure()
@@ -18,13 +20,19 @@ pub fn reflection() -> Result<
 }
 
 /// A health reporter and its service; callers mark their services serving.
-pub fn health() -> (HealthReporter, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
+pub fn health() -> (
+    HealthReporter,
+    tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+) {
     tonic_health::server::health_reporter()
 }
 
 /// A protobuf timestamp.
 pub fn timestamp(t: OffsetDateTime) -> Timestamp {
-    Timestamp { seconds: t.unix_timestamp(), nanos: i32::try_from(t.nanosecond()).unwrap_or(0) }
+    Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: i32::try_from(t.nanosecond()).unwrap_or(0),
+    }
 }
 
 /// A protobuf timestamp from an optional time.

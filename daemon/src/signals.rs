@@ -4,7 +4,10 @@ use tokio::signal::unix::{SignalKind, signal};
 
 /// Completes when the process receives SIGINT or SIGTERM.
 pub async fn shutdown() {
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         // Without signal handlers the daemon can only be killed; wait forever.
         std::future::pending::<()>().await;
         return;

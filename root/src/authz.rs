@@ -5,10 +5,10 @@
 //! per-method decisions and refuse clouds revoked since the connection
 //! was opened.
 
+use intercloud_trust::cert::CertInfo;
 use intercloud_trust::identity::Principal;
 use intercloud_trust::serve::PeerInfo;
 use intercloud_trust::{CloudId, OperatorScope, SpiffeId};
-use intercloud_trust::cert::CertInfo;
 use tonic::{Request, Status};
 
 use crate::state::FederationState;
@@ -25,7 +25,11 @@ pub fn caller<T>(request: &Request<T>) -> Result<&CertInfo, Status> {
 /// The cloud a caller acts for, if any.
 fn cloud_of(id: &SpiffeId) -> Option<&CloudId> {
     match &id.principal {
-        Principal::Cloud(c) | Principal::Operator { scope: OperatorScope::Cloud(c), .. } => Some(c),
+        Principal::Cloud(c)
+        | Principal::Operator {
+            scope: OperatorScope::Cloud(c),
+            ..
+        } => Some(c),
         _ => None,
     }
 }
@@ -49,7 +53,10 @@ pub fn not_revoked(state: &FederationState, caller: &CertInfo) -> Result<(), Sta
 /// The broker identity of the caller, for broker-only methods.
 pub fn broker<'a>(caller: &'a CertInfo, method: &str) -> Result<&'a CloudId, Status> {
     caller.spiffe_id.as_cloud().ok_or_else(|| {
-        Status::permission_denied(format!("{method} is for brokers; {} is not a broker", caller.spiffe_id))
+        Status::permission_denied(format!(
+            "{method} is for brokers; {} is not a broker",
+            caller.spiffe_id
+        ))
     })
 }
 

@@ -77,7 +77,11 @@ pub struct Enrollment {
 
 impl Default for Enrollment {
     fn default() -> Self {
-        Self { token_ttl_seconds: 3600, max_token_ttl_seconds: 7 * 24 * 3600, cert_ttl_seconds: 24 * 3600 }
+        Self {
+            token_ttl_seconds: 3600,
+            max_token_ttl_seconds: 7 * 24 * 3600,
+            cert_ttl_seconds: 24 * 3600,
+        }
     }
 }
 
@@ -92,7 +96,9 @@ pub struct Crl {
 
 impl Default for Crl {
     fn default() -> Self {
-        Self { validity_seconds: 3600 }
+        Self {
+            validity_seconds: 3600,
+        }
     }
 }
 
@@ -106,7 +112,9 @@ pub struct Registration {
 
 impl Default for Registration {
     fn default() -> Self {
-        Self { heartbeat_interval_seconds: 5 }
+        Self {
+            heartbeat_interval_seconds: 5,
+        }
     }
 }
 
@@ -158,19 +166,31 @@ impl RootConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let e = &self.enrollment;
         if e.cert_ttl_seconds < 10 {
-            return Err(ConfigError::bad_value("enrollment.cert_ttl_seconds", "must be at least 10"));
+            return Err(ConfigError::bad_value(
+                "enrollment.cert_ttl_seconds",
+                "must be at least 10",
+            ));
         }
         if e.token_ttl_seconds == 0 || e.token_ttl_seconds > e.max_token_ttl_seconds {
             return Err(ConfigError::bad_value(
                 "enrollment.token_ttl_seconds",
-                format!("must be between 1 and enrollment.max_token_ttl_seconds ({})", e.max_token_ttl_seconds),
+                format!(
+                    "must be between 1 and enrollment.max_token_ttl_seconds ({})",
+                    e.max_token_ttl_seconds
+                ),
             ));
         }
         if self.crl.validity_seconds < 10 {
-            return Err(ConfigError::bad_value("crl.validity_seconds", "must be at least 10"));
+            return Err(ConfigError::bad_value(
+                "crl.validity_seconds",
+                "must be at least 10",
+            ));
         }
         if self.registration.heartbeat_interval_seconds == 0 {
-            return Err(ConfigError::bad_value("registration.heartbeat_interval_seconds", "must be at least 1"));
+            return Err(ConfigError::bad_value(
+                "registration.heartbeat_interval_seconds",
+                "must be at least 1",
+            ));
         }
         for (key, path) in [
             ("tls.ca_cert", &self.tls.ca_cert),
@@ -179,7 +199,10 @@ impl RootConfig {
             ("tls.key", &self.tls.key),
         ] {
             if !path.is_file() {
-                return Err(ConfigError::bad_value(key, format!("{} is not a readable file", path.display())));
+                return Err(ConfigError::bad_value(
+                    key,
+                    format!("{} is not a readable file", path.display()),
+                ));
             }
         }
         Ok(())

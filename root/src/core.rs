@@ -42,10 +42,12 @@ pub fn status_of(error: StoreError) -> Status {
 pub fn refusal(error: FederationError) -> Status {
     let message = error.to_string();
     match error {
-        FederationError::UnknownToken | FederationError::TokenExpired(_) | FederationError::TokenUsed(_) => {
-            Status::unauthenticated(message)
+        FederationError::UnknownToken
+        | FederationError::TokenExpired(_)
+        | FederationError::TokenUsed(_) => Status::unauthenticated(message),
+        FederationError::TokenForAnotherCloud { .. } | FederationError::Revoked(_) => {
+            Status::permission_denied(message)
         }
-        FederationError::TokenForAnotherCloud { .. } | FederationError::Revoked(_) => Status::permission_denied(message),
         FederationError::UnknownMember(_) => Status::not_found(message),
         FederationError::BadTokenTtl { .. } => Status::invalid_argument(message),
     }

@@ -13,7 +13,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use intercloud_trust::ca::{CaError, CertificateAuthority, RevokedSerial};
 use intercloud_trust::identity::Principal;
-use intercloud_trust::tls::{ClientAuth, ClientPolicy, Credentials, TlsError, TrustAnchors, server_config};
+use intercloud_trust::tls::{
+    ClientAuth, ClientPolicy, Credentials, TlsError, TrustAnchors, server_config,
+};
 use intercloud_trust::{FederationDomain, SpiffeId};
 use rustls::ServerConfig;
 use time::OffsetDateTime;
@@ -52,6 +54,20 @@ pub fn api_policy() -> ClientPolicy {
     })
 }
 
+/// What the root signs and serves with.
+pub struct RootPki {
+    /// The federation CA.
+    pub ca: CertificateAuthority,
+    /// Trust anchors (the CA certificate).
+    pub anchors: TrustAnchors,
+    /// The root's own server certificate and key.
+    pub credentials: Credentials,
+    /// The federation's domain.
+    pub federation: FederationDomain,
+    /// Entries of imported CRLs.
+    pub imported: Vec<RevokedSerial>,
+}
+
 /// Signs CRLs and keeps the API port's TLS configuration in step.
 pub struct CrlPublisher {
     ca: CertificateAuthority,
@@ -66,22 +82,27 @@ pub struct CrlPublisher {
 
 impl std::fmt::Debug for CrlPublisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CrlPublisher").field("number", &self.current.load().number).finish_non_exhaustive()
+        f.debug_struct("CrlPublisher")
+            .field("number", &self.current.load().number)
+            .finish_non_exhaustive()
     }
 }
 
 impl CrlPublisher {
     /// Signs the first CRL for `state` and builds the API configuration.
     pub fn new(
-        ca: CertificateAuthority,
-        anchors: TrustAnchors,
-        credentials: Credentials,
-        federation: FederationDomain,
-        imported: Vec<RevokedSerial>,
+        pki: RootPki,
         validity: Duration,
         state: &FederationState,
         now: OffsetDateTime,
     ) -> Result<Self, PublishError> {
+        let RootPki {
+            ca,
+            anchors,
+            credentials,
+            federation,
+            imported,
+        } = pki;
         let crl = sign(&ca, &imported, state, 0, validity, now)?;
         let config = api_server_config(&anchors, &credentials, &federation, &crl)?;
         Ok(Self {
@@ -117,9 +138,20 @@ impl CrlPublisher {
     }
 
     /// Signs a new CRL for `state` and applies it to the API port.
-    pub fn publish(&self, state: &FederationState, now: OffsetDateTime) -> Result<Arc<SignedCrl>, PublishError> {
+    pub fn publish(
+        &self,
+        state: &FederationState,
+        now: OffsetDateTime,
+    ) -> Result<Arc<SignedCrl>, PublishError> {
         let previous = self.current.load().number;
-        let crl = sign(&self.ca, &self.imported, state, previous, self.validity, now)?;
+        let crl = sign(
+            &self.ca,
+            &self.imported,
+            state,
+            previous,
+            self.validity,
+            now,
+        )?;
         let config = api_server_config(&self.anchors, &self.credentials, &self.federation, &crl)?;
         self.api_config.store(config);
         let crl = Arc::new(crl);
@@ -139,15 +171,29 @@ fn sign(
     let mut entries: Vec<RevokedSerial> = imported.to_vec();
     for r in &state.revocations {
         if !entries.iter().any(|e| e.serial == r.serial) {
-            entries.push(RevokedSerial { serial: r.serial.clone(), revoked_at: r.revoked_at });
+            entries.push(RevokedSerial {
+                serial: r.serial.clone(),
+                revoked_at: r.revoked_at,
+            });
         }
     }
     // Seconds since the epoch keep the number increasing across restarts;
     // `previous + 1` keeps it increasing within one second.
-    let number = u64::try_from(now.unix_timestamp()).unwrap_or(0).max(previous + 1);
+    let number = u64::try_from(now.unix_timestamp())
+        .unwrap_or(0)
+        .max(previous + 1);
     let next_update = now + validity;
-    let pem = ca.sign_crl(&entries, number, now - intercloud_trust::ca::BACKDATE, next_update)?;
-    Ok(SignedCrl { pem, number, next_update })
+    let pem = ca.sign_crl(
+        &entries,
+        number,
+        now - intercloud_trust::ca::BACKDATE,
+        next_update,
+    )?;
+    Ok(SignedCrl {
+        pem,
+        number,
+        next_update,
+    })
 }
 
 fn api_server_config(
@@ -161,6 +207,9 @@ fn api_server_config(
     server_config(
         &anchors.with_crls(crls),
         credentials,
-        ClientAuth::Required { federation: federation.clone(), policy: api_policy() },
+        ClientAuth::Required {
+            federation: federation.clone(),
+            policy: api_policy(),
+        },
     )
 }

@@ -27,8 +27,10 @@ impl EnrollmentApi {
     }
 
     async fn join(&self, request: JoinRequest) -> Result<(CloudId, IssuedCert), Status> {
-        let cloud = CloudId::new(&request.cloud_id).map_err(|e| Status::invalid_argument(format!("cloud_id: {e}")))?;
-        let csr = SigningRequest::parse(&request.csr_pem).map_err(|e| Status::invalid_argument(format!("csr_pem: {e}")))?;
+        let cloud = CloudId::new(&request.cloud_id)
+            .map_err(|e| Status::invalid_argument(format!("cloud_id: {e}")))?;
+        let csr = SigningRequest::parse(&request.csr_pem)
+            .map_err(|e| Status::invalid_argument(format!("csr_pem: {e}")))?;
         let now = now();
         let core = &self.core;
         core.store
@@ -47,9 +49,15 @@ impl EnrollmentApi {
             .ca()
             .issue(&csr, &expected, now, core.cert_ttl)
             .map_err(|e| Status::internal(e.to_string()))?;
-        let known = KnownCert { serial: issued.info.serial.clone(), not_after: issued.info.not_after };
+        let known = KnownCert {
+            serial: issued.info.serial.clone(),
+            not_after: issued.info.not_after,
+        };
         core.store
-            .update(|s| s.redeem_token(&request.token, &cloud, known, now).map(|_| ()))
+            .update(|s| {
+                s.redeem_token(&request.token, &cloud, known, now)
+                    .map(|_| ())
+            })
             .await
             .map_err(status_of)?;
         Ok((cloud, issued))

@@ -8,10 +8,11 @@ use base64::Engine as _;
 use intercloud_daemon::grpc::{timestamp, timestamp_opt};
 use intercloud_proto::v1::federation_server::Federation;
 use intercloud_proto::v1::{
-    CreateJoinTokenRequest, CreateJoinTokenResponse, GetCrlRequest, GetCrlResponse, GetMemberRequest,
-    ListMembersRequest, ListMembersResponse, ListRevocationsRequest, ListRevocationsResponse, Member as MemberMsg,
-    MemberState as MemberStateMsg, RegisterRequest, RegisterResponse, RenewRequest, RenewResponse, Revocation as RevocationMsg,
-    RevokeRequest, RevokeResponse,
+    CreateJoinTokenRequest, CreateJoinTokenResponse, GetCrlRequest, GetCrlResponse,
+    GetMemberRequest, ListMembersRequest, ListMembersResponse, ListRevocationsRequest,
+    ListRevocationsResponse, Member as MemberMsg, MemberState as MemberStateMsg, RegisterRequest,
+    RegisterResponse, RenewRequest, RenewResponse, Revocation as RevocationMsg, RevokeRequest,
+    RevokeResponse,
 };
 use intercloud_trust::ca::SigningRequest;
 use intercloud_trust::{CloudId, SpiffeId};
@@ -36,9 +37,15 @@ impl FederationApi {
     }
 
     /// Checks that the caller is not revoked, returning its certificate.
-    async fn admitted<'a, T>(&self, request: &'a Request<T>) -> Result<&'a intercloud_trust::cert::CertInfo, Status> {
+    async fn admitted<'a, T>(
+        &self,
+        request: &'a Request<T>,
+    ) -> Result<&'a intercloud_trust::cert::CertInfo, Status> {
         let caller = authz::caller(request)?;
-        self.core.store.read(|s| authz::not_revoked(s, caller)).await?;
+        self.core
+            .store
+            .read(|s| authz::not_revoked(s, caller))
+            .await?;
         Ok(caller)
     }
 }
@@ -65,7 +72,11 @@ fn member_message(core: &RootCore, m: &Member) -> MemberMsg {
 fn revocation_message(r: &Revocation) -> RevocationMsg {
     RevocationMsg {
         serial: r.serial.clone(),
-        cloud_id: r.cloud.as_ref().map(ToString::to_string).unwrap_or_default(),
+        cloud_id: r
+            .cloud
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         reason: r.reason.clone(),
         revoked_at: Some(timestamp(r.revoked_at)),
     }
@@ -77,22 +88,46 @@ fn cloud_arg(field: &str, value: &str) -> Result<CloudId, Status> {
 
 #[tonic::async_trait]
 impl Federation for FederationApi {
-    async fn register(&self, request: Request<RegisterRequest>) -> Result<Response<RegisterResponse>, Status> {
+    async fn register(
+        &self,
+        request: Request<RegisterRequest>,
+    ) -> Result<Response<RegisterResponse>, Status> {
         let caller = self.admitted(&request).await?;
         let cloud = authz::broker(caller, "Register")?.clone();
-        let presented = KnownCert { serial: caller.serial.clone(), not_after: caller.not_after };
+        let presented = KnownCert {
+            serial: caller.serial.clone(),
+            not_after: caller.not_after,
+        };
         let body = request.get_ref();
         if body.grpc_endpoint.len() > 255 || body.broker_version.len() > 64 {
-            return Err(Status::invalid_argument("grpc_endpoint (max 255) or broker_version (max 64) too long"));
+            return Err(Status::invalid_argument(
+                "grpc_endpoint (max 255) or broker_version (max 64) too long",
+            ));
         }
         let now = now();
         let store = &self.core.store;
         let changes = store
-            .read(|s| s.registration_changes(&cloud, &presented.serial, &body.grpc_endpoint, &body.broker_version))
+            .read(|s| {
+                s.registration_changes(
+                    &cloud,
+                    &presented.serial,
+                    &body.grpc_endpoint,
+                    &body.broker_version,
+                )
+            })
             .await;
         let member = if changes {
             let member = store
-                .update(|s| s.register(&cloud, presented, &body.grpc_endpoint, &body.broker_version, now).cloned())
+                .update(|s| {
+                    s.register(
+                        &cloud,
+                        presented,
+                        &body.grpc_endpoint,
+                        &body.broker_version,
+                        now,
+                    )
+                    .cloned()
+                })
                 .await
                 .map_err(status_of)?;
             info!(%cloud, endpoint = %body.grpc_endpoint, serial = %caller.serial, "registered");
@@ -111,11 +146,15 @@ impl Federation for FederationApi {
         };
         Ok(Response::new(RegisterResponse {
             member: Some(member_message(&self.core, &member)),
-            heartbeat_interval_seconds: u32::try_from(self.core.heartbeat_interval.as_secs()).unwrap_or(u32::MAX),
+            heartbeat_interval_seconds: u32::try_from(self.core.heartbeat_interval.as_secs())
+                .unwrap_or(u32::MAX),
         }))
     }
 
-    async fn renew(&self, request: Request<RenewRequest>) -> Result<Response<RenewResponse>, Status> {
+    async fn renew(
+        &self,
+        request: Request<RenewRequest>,
+    ) -> Result<Response<RenewResponse>, Status> {
         let caller = self.admitted(&request).await?;
         let cloud = authz::broker(caller, "Renew")?.clone();
         let csr = SigningRequest::parse(&request.get_ref().csr_pem)
@@ -133,19 +172,43 @@ impl Federation for FederationApi {
             .ca()
             .issue(&csr, &caller.spiffe_id, now, self.core.cert_ttl)
             .map_err(|e| Status::internal(e.to_string()))?;
-        let known = KnownCert { serial: issued.info.serial.clone(), not_after: issued.info.not_after };
-        self.core.store.update(|s| s.record_renewal(&cloud, known)).await.map_err(status_of)?;
+        let known = KnownCert {
+            serial: issued.info.serial.clone(),
+            not_after: issued.info.not_after,
+        };
+        self.core
+            .store
+            .update(|s| s.record_renewal(&cloud, known))
+            .await
+            .map_err(status_of)?;
         info!(%cloud, serial = %issued.info.serial, previous = %caller.serial, "renewed");
-        Ok(Response::new(RenewResponse { certificate: Some(issued_message(&self.core, &issued)) }))
+        Ok(Response::new(RenewResponse {
+            certificate: Some(issued_message(&self.core, &issued)),
+        }))
     }
 
-    async fn list_members(&self, request: Request<ListMembersRequest>) -> Result<Response<ListMembersResponse>, Status> {
+    async fn list_members(
+        &self,
+        request: Request<ListMembersRequest>,
+    ) -> Result<Response<ListMembersResponse>, Status> {
         self.admitted(&request).await?;
-        let members = self.core.store.read(|s| s.members.values().map(|m| member_message(&self.core, m)).collect()).await;
+        let members = self
+            .core
+            .store
+            .read(|s| {
+                s.members
+                    .values()
+                    .map(|m| member_message(&self.core, m))
+                    .collect()
+            })
+            .await;
         Ok(Response::new(ListMembersResponse { members }))
     }
 
-    async fn get_member(&self, request: Request<GetMemberRequest>) -> Result<Response<MemberMsg>, Status> {
+    async fn get_member(
+        &self,
+        request: Request<GetMemberRequest>,
+    ) -> Result<Response<MemberMsg>, Status> {
         self.admitted(&request).await?;
         let cloud = cloud_arg("cloud_id", &request.get_ref().cloud_id)?;
         self.core
@@ -161,11 +224,21 @@ impl Federation for FederationApi {
         request: Request<ListRevocationsRequest>,
     ) -> Result<Response<ListRevocationsResponse>, Status> {
         self.admitted(&request).await?;
-        let revocations = self.core.store.read(|s| s.revocations.iter().map(revocation_message).collect()).await;
-        Ok(Response::new(ListRevocationsResponse { revocations, crl_number: self.core.publisher.current().number }))
+        let revocations = self
+            .core
+            .store
+            .read(|s| s.revocations.iter().map(revocation_message).collect())
+            .await;
+        Ok(Response::new(ListRevocationsResponse {
+            revocations,
+            crl_number: self.core.publisher.current().number,
+        }))
     }
 
-    async fn get_crl(&self, request: Request<GetCrlRequest>) -> Result<Response<GetCrlResponse>, Status> {
+    async fn get_crl(
+        &self,
+        request: Request<GetCrlRequest>,
+    ) -> Result<Response<GetCrlResponse>, Status> {
         self.admitted(&request).await?;
         let crl = self.core.publisher.current();
         Ok(Response::new(GetCrlResponse {
@@ -188,12 +261,18 @@ impl Federation for FederationApi {
         let ttl = match body.ttl_seconds {
             0 => default_ttl,
             s if u64::from(s) > max_ttl.as_secs() => {
-                return Err(refusal(FederationError::BadTokenTtl { asked: u64::from(s), max: max_ttl.as_secs() }));
+                return Err(refusal(FederationError::BadTokenTtl {
+                    asked: u64::from(s),
+                    max: max_ttl.as_secs(),
+                }));
             }
             s => Duration::from_secs(u64::from(s)),
         };
         let secret: [u8; 32] = rand::random();
-        let token = format!("ict1.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret));
+        let token = format!(
+            "ict1.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+        );
         let record = self
             .core
             .store
@@ -209,19 +288,33 @@ impl Federation for FederationApi {
         }))
     }
 
-    async fn revoke(&self, request: Request<RevokeRequest>) -> Result<Response<RevokeResponse>, Status> {
+    async fn revoke(
+        &self,
+        request: Request<RevokeRequest>,
+    ) -> Result<Response<RevokeResponse>, Status> {
         let caller = self.admitted(&request).await?;
         authz::root_operator(caller, "Revoke")?;
         let operator = caller.spiffe_id.to_string();
         let body = request.get_ref();
         let cloud = cloud_arg("cloud_id", &body.cloud_id)?;
-        let reason = if body.reason.is_empty() { format!("revoked by {operator}") } else { body.reason.clone() };
+        let reason = if body.reason.is_empty() {
+            format!("revoked by {operator}")
+        } else {
+            body.reason.clone()
+        };
         let now = now();
-        let revoked = self.core.store.update(|s| s.revoke(&cloud, &reason, now)).await.map_err(status_of)?;
+        let revoked = self
+            .core
+            .store
+            .update(|s| s.revoke(&cloud, &reason, now))
+            .await
+            .map_err(status_of)?;
         let snapshot = self.core.store.snapshot().await;
         let crl = self.core.publisher.publish(&snapshot, now).map_err(|e| {
             error!(%cloud, error = %e, "revocation persisted but the CRL could not be re-signed");
-            Status::internal(format!("revocation recorded, but the CRL could not be re-signed: {e}"))
+            Status::internal(format!(
+                "revocation recorded, but the CRL could not be re-signed: {e}"
+            ))
         })?;
         warn!(%cloud, %operator, %reason, serials = revoked.len(), crl_number = crl.number, "cloud revoked");
         Ok(Response::new(RevokeResponse {

@@ -16,7 +16,11 @@ use tracing::{error, info};
 #[command(version)]
 struct Args {
     /// Configuration file (TOML).
-    #[arg(long, env = "INTERCLOUD_ROOT_CONFIG", default_value = "/etc/intercloud/root.toml")]
+    #[arg(
+        long,
+        env = "INTERCLOUD_ROOT_CONFIG",
+        default_value = "/etc/intercloud/root.toml"
+    )]
     config: PathBuf,
     /// Overrides `data_dir`.
     #[arg(long)]
@@ -35,15 +39,16 @@ struct Args {
     log_format: Option<LogFormat>,
 }
 
-
-
 fn main() -> ExitCode {
     let args = Args::parse();
     let overrides = Overrides {
         data_dir: args.data_dir,
         federation: args.federation,
         log_format: args.log_format,
-        listen: ListenOverrides { api: args.listen_api, enroll: args.listen_enroll },
+        listen: ListenOverrides {
+            api: args.listen_api,
+            enroll: args.listen_enroll,
+        },
     };
     let config = match RootConfig::load(&args.config, &overrides) {
         Ok(c) => c,
@@ -79,7 +84,8 @@ async fn run(config: RootConfig) -> anyhow::Result<()> {
         0o644,
     )?;
     info!(federation = %config.federation, api = %endpoints["api"], enroll = %endpoints["enroll"], "intercloud-root listening");
-    root.serve(listeners, intercloud_daemon::signals::shutdown()).await?;
+    root.serve(listeners, intercloud_daemon::signals::shutdown())
+        .await?;
     info!("stopped");
     Ok(())
 }

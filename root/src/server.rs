@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use crate::config::RootConfig;
 use crate::core::{RootCore, now};
-use crate::crl::CrlPublisher;
+use crate::crl::{CrlPublisher, RootPki};
 use crate::enrollment::EnrollmentApi;
 use crate::federation::FederationApi;
 use crate::store::StateStore;
@@ -55,7 +55,10 @@ impl Listeners {
                 .await
                 .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
         };
-        Ok(Self { api: bind(config.listen.api).await?, enroll: bind(config.listen.enroll).await? })
+        Ok(Self {
+            api: bind(config.listen.api).await?,
+            enroll: bind(config.listen.enroll).await?,
+        })
     }
 
     /// The bound addresses, as `{"api": "...", "enroll": "..."}`.
@@ -82,20 +85,30 @@ impl Root {
         let credentials = Credentials::load(&tls.cert, &tls.key).map_err(|e| pki(&e))?;
         let mut imported = Vec::new();
         for path in &tls.import_crls {
-            let pem = std::fs::read(path).map_err(|e| StartError::Pki(format!("tls.import_crls: {}: {e}", path.display())))?;
-            imported.extend(ca.read_crl(&pem, &path.display().to_string()).map_err(|e| pki(&format!("tls.import_crls: {e}")))?);
+            let pem = std::fs::read(path).map_err(|e| {
+                StartError::Pki(format!("tls.import_crls: {}: {e}", path.display()))
+            })?;
+            imported.extend(
+                ca.read_crl(&pem, &path.display().to_string())
+                    .map_err(|e| pki(&format!("tls.import_crls: {e}")))?,
+            );
         }
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| StartError::State(format!("data_dir {}: {e}", config.data_dir.display())))?;
-        let store = StateStore::open(&config.data_dir).map_err(|e| StartError::State(e.to_string()))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            StartError::State(format!("data_dir {}: {e}", config.data_dir.display()))
+        })?;
+        let store =
+            StateStore::open(&config.data_dir).map_err(|e| StartError::State(e.to_string()))?;
         let state = store.snapshot().await;
-        let enroll_config = server_config(&anchors, &credentials, ClientAuth::None).map_err(|e| pki(&e))?;
+        let enroll_config =
+            server_config(&anchors, &credentials, ClientAuth::None).map_err(|e| pki(&e))?;
         let publisher = CrlPublisher::new(
-            ca,
-            anchors,
-            credentials,
-            config.federation.clone(),
-            imported,
+            RootPki {
+                ca,
+                anchors,
+                credentials,
+                federation: config.federation.clone(),
+                imported,
+            },
             Duration::from_secs(config.crl.validity_seconds),
             &state,
             now(),
@@ -110,28 +123,46 @@ impl Root {
                 Duration::from_secs(config.enrollment.token_ttl_seconds),
                 Duration::from_secs(config.enrollment.max_token_ttl_seconds),
             ),
-            heartbeat_interval: Duration::from_secs(u64::from(config.registration.heartbeat_interval_seconds)),
+            heartbeat_interval: Duration::from_secs(u64::from(
+                config.registration.heartbeat_interval_seconds,
+            )),
         };
-        Ok(Self { core: Arc::new(core), enroll_config: Arc::new(ArcSwap::new(enroll_config)) })
+        Ok(Self {
+            core: Arc::new(core),
+            enroll_config: Arc::new(ArcSwap::new(enroll_config)),
+        })
     }
 
     /// Serves both ports until `shutdown` completes, then drains.
-    pub async fn serve(self, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    pub async fn serve(
+        self,
+        listeners: Listeners,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), StartError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
         let (health, health_service) = intercloud_daemon::grpc::health();
-        health.set_serving::<FederationServer<FederationApi>>().await;
-        health.set_serving::<EnrollmentServer<EnrollmentApi>>().await;
-        let reflection = || intercloud_daemon::grpc::reflection().map_err(|e| StartError::Serve(e.to_string()));
+        health
+            .set_serving::<FederationServer<FederationApi>>()
+            .await;
+        health
+            .set_serving::<EnrollmentServer<EnrollmentApi>>()
+            .await;
+        let reflection =
+            || intercloud_daemon::grpc::reflection().map_err(|e| StartError::Serve(e.to_string()));
 
         let api = Server::builder()
             .add_service(health_service.clone())
             .add_service(reflection()?)
             .add_service(FederationServer::new(FederationApi::new(self.core.clone())))
             .serve_with_incoming_shutdown(
-                intercloud_trust::serve::incoming(listeners.api, self.core.publisher.api_config(), "api"),
+                intercloud_trust::serve::incoming(
+                    listeners.api,
+                    self.core.publisher.api_config(),
+                    "api",
+                ),
                 stopped(stop_rx.clone()),
             );
         let enroll = Server::builder()
@@ -139,7 +170,11 @@ impl Root {
             .add_service(reflection()?)
             .add_service(EnrollmentServer::new(EnrollmentApi::new(self.core.clone())))
             .serve_with_incoming_shutdown(
-                intercloud_trust::serve::incoming(listeners.enroll, self.enroll_config.clone(), "enroll"),
+                intercloud_trust::serve::incoming(
+                    listeners.enroll,
+                    self.enroll_config.clone(),
+                    "enroll",
+                ),
                 stopped(stop_rx.clone()),
             );
         let refresher = refresh_crl(self.core.clone(), stopped(stop_rx.clone()));

@@ -153,13 +153,16 @@ pub fn token_digest(token: &str) -> String {
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }
 
 impl FederationState {
     /// Whether `cloud` was revoked.
     pub fn is_revoked(&self, cloud: &CloudId) -> bool {
-        self.members.get(cloud).is_some_and(|m| m.state == MemberState::Revoked)
+        self.members
+            .get(cloud)
+            .is_some_and(|m| m.state == MemberState::Revoked)
     }
 
     /// Whether the certificate with `serial` was revoked.
@@ -179,7 +182,8 @@ impl FederationState {
         if self.is_revoked(cloud) {
             return Err(FederationError::Revoked(cloud.clone()));
         }
-        self.tokens.retain(|t| t.used_at.unwrap_or(t.expires_at) + SPENT_TOKEN_RETENTION > now);
+        self.tokens
+            .retain(|t| t.used_at.unwrap_or(t.expires_at) + SPENT_TOKEN_RETENTION > now);
         let record = JoinToken {
             digest: token_digest(token),
             cloud: cloud.clone(),
@@ -192,9 +196,18 @@ impl FederationState {
     }
 
     /// Checks that `token` admits `cloud` now, without spending it.
-    pub fn check_token(&self, token: &str, cloud: &CloudId, now: OffsetDateTime) -> Result<(), FederationError> {
+    pub fn check_token(
+        &self,
+        token: &str,
+        cloud: &CloudId,
+        now: OffsetDateTime,
+    ) -> Result<(), FederationError> {
         let digest = token_digest(token);
-        let record = self.tokens.iter().find(|t| t.digest == digest).ok_or(FederationError::UnknownToken)?;
+        let record = self
+            .tokens
+            .iter()
+            .find(|t| t.digest == digest)
+            .ok_or(FederationError::UnknownToken)?;
         if let Some(used) = record.used_at {
             return Err(FederationError::TokenUsed(rfc3339(used)));
         }
@@ -240,11 +253,18 @@ impl FederationState {
     }
 
     /// Records a renewed certificate of a member.
-    pub fn record_renewal(&mut self, cloud: &CloudId, issued: KnownCert) -> Result<(), FederationError> {
+    pub fn record_renewal(
+        &mut self,
+        cloud: &CloudId,
+        issued: KnownCert,
+    ) -> Result<(), FederationError> {
         if self.is_revoked(cloud) {
             return Err(FederationError::Revoked(cloud.clone()));
         }
-        let member = self.members.get_mut(cloud).ok_or_else(|| FederationError::UnknownMember(cloud.clone()))?;
+        let member = self
+            .members
+            .get_mut(cloud)
+            .ok_or_else(|| FederationError::UnknownMember(cloud.clone()))?;
         member.certificates.push(issued);
         Ok(())
     }
@@ -275,7 +295,11 @@ impl FederationState {
         member.endpoint = endpoint.to_owned();
         member.broker_version = broker_version.to_owned();
         member.last_seen = Some(now);
-        if !member.certificates.iter().any(|c| c.serial == presented.serial) {
+        if !member
+            .certificates
+            .iter()
+            .any(|c| c.serial == presented.serial)
+        {
             member.certificates.push(presented);
         }
         Ok(member)
@@ -283,7 +307,13 @@ impl FederationState {
 
     /// Whether a registration would change anything but `last_seen`
     /// (heartbeats that change nothing else need not be written to disk).
-    pub fn registration_changes(&self, cloud: &CloudId, serial: &str, endpoint: &str, version: &str) -> bool {
+    pub fn registration_changes(
+        &self,
+        cloud: &CloudId,
+        serial: &str,
+        endpoint: &str,
+        version: &str,
+    ) -> bool {
         match self.members.get(cloud) {
             Some(m) => {
                 m.state != MemberState::Active
@@ -296,8 +326,16 @@ impl FederationState {
     }
 
     /// Revokes every known certificate of `cloud` and bars it from now on.
-    pub fn revoke(&mut self, cloud: &CloudId, reason: &str, now: OffsetDateTime) -> Result<Vec<Revocation>, FederationError> {
-        let member = self.members.get_mut(cloud).ok_or_else(|| FederationError::UnknownMember(cloud.clone()))?;
+    pub fn revoke(
+        &mut self,
+        cloud: &CloudId,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Revocation>, FederationError> {
+        let member = self
+            .members
+            .get_mut(cloud)
+            .ok_or_else(|| FederationError::UnknownMember(cloud.clone()))?;
         if member.state == MemberState::Revoked {
             return Err(FederationError::Revoked(cloud.clone()));
         }
@@ -313,7 +351,11 @@ impl FederationState {
             })
             .collect();
         self.revocations.extend(new.iter().cloned());
-        for token in self.tokens.iter_mut().filter(|t| &t.cloud == cloud && t.used_at.is_none()) {
+        for token in self
+            .tokens
+            .iter_mut()
+            .filter(|t| &t.cloud == cloud && t.used_at.is_none())
+        {
             token.expires_at = token.expires_at.min(now);
         }
         self.crl_number += 1;
@@ -334,7 +376,10 @@ mod tests {
     }
 
     fn cert(serial: &str) -> KnownCert {
-        KnownCert { serial: serial.into(), not_after: t0() + Duration::from_secs(86400) }
+        KnownCert {
+            serial: serial.into(),
+            not_after: t0() + Duration::from_secs(86400),
+        }
     }
 
     const HOUR: Duration = Duration::from_secs(3600);
@@ -342,52 +387,86 @@ mod tests {
     #[test]
     fn a_token_admits_its_cloud_once() {
         let mut s = FederationState::default();
-        s.create_token(&id("cloud-d"), "tok", HOUR, t0()).expect("create");
-        s.redeem_token("tok", &id("cloud-d"), cert("01"), t0()).expect("redeem");
+        s.create_token(&id("cloud-d"), "tok", HOUR, t0())
+            .expect("create");
+        s.redeem_token("tok", &id("cloud-d"), cert("01"), t0())
+            .expect("redeem");
         assert_eq!(s.members[&id("cloud-d")].state, MemberState::Enrolled);
         let again = s.redeem_token("tok", &id("cloud-d"), cert("02"), t0());
-        assert!(matches!(again, Err(FederationError::TokenUsed(_))), "{again:?}");
+        assert!(
+            matches!(again, Err(FederationError::TokenUsed(_))),
+            "{again:?}"
+        );
         assert_eq!(s.members[&id("cloud-d")].certificates.len(), 1);
     }
 
     #[test]
     fn tokens_refuse_strangers_latecomers_and_other_clouds() {
         let mut s = FederationState::default();
-        s.create_token(&id("cloud-d"), "tok", HOUR, t0()).expect("create");
-        assert_eq!(s.check_token("nope", &id("cloud-d"), t0()), Err(FederationError::UnknownToken));
-        assert!(matches!(s.check_token("tok", &id("cloud-d"), t0() + HOUR), Err(FederationError::TokenExpired(_))));
+        s.create_token(&id("cloud-d"), "tok", HOUR, t0())
+            .expect("create");
+        assert_eq!(
+            s.check_token("nope", &id("cloud-d"), t0()),
+            Err(FederationError::UnknownToken)
+        );
+        assert!(matches!(
+            s.check_token("tok", &id("cloud-d"), t0() + HOUR),
+            Err(FederationError::TokenExpired(_))
+        ));
         assert_eq!(
             s.check_token("tok", &id("cloud-e"), t0()),
-            Err(FederationError::TokenForAnotherCloud { token_cloud: id("cloud-d"), requested: id("cloud-e") })
+            Err(FederationError::TokenForAnotherCloud {
+                token_cloud: id("cloud-d"),
+                requested: id("cloud-e")
+            })
         );
-        assert!(s.check_token("tok", &id("cloud-d"), t0()).is_ok(), "checking does not spend");
+        assert!(
+            s.check_token("tok", &id("cloud-d"), t0()).is_ok(),
+            "checking does not spend"
+        );
     }
 
     #[test]
     fn revocation_bars_the_cloud_and_lists_its_serials() {
         let mut s = FederationState::default();
-        s.register(&id("cloud-b"), cert("0b"), "127.0.0.1:1", "0.1.0", t0()).expect("register");
-        s.create_token(&id("cloud-b"), "pending", HOUR, t0()).expect("token");
+        s.register(&id("cloud-b"), cert("0b"), "127.0.0.1:1", "0.1.0", t0())
+            .expect("register");
+        s.create_token(&id("cloud-b"), "pending", HOUR, t0())
+            .expect("token");
         let revoked = s.revoke(&id("cloud-b"), "test", t0()).expect("revoke");
         assert_eq!(revoked.len(), 1);
         assert_eq!(revoked[0].serial, "0b");
         assert_eq!(s.crl_number, 1);
         assert!(s.is_serial_revoked("0b"));
         assert_eq!(
-            s.register(&id("cloud-b"), cert("0c"), "x", "v", t0()).map(|_| ()),
+            s.register(&id("cloud-b"), cert("0c"), "x", "v", t0())
+                .map(|_| ()),
             Err(FederationError::Revoked(id("cloud-b")))
         );
-        assert_eq!(s.create_token(&id("cloud-b"), "t2", HOUR, t0()).map(|_| ()), Err(FederationError::Revoked(id("cloud-b"))));
-        assert!(s.check_token("pending", &id("cloud-b"), t0()).is_err(), "pending tokens die with the cloud");
-        assert_eq!(s.revoke(&id("cloud-b"), "again", t0()).map(|_| ()), Err(FederationError::Revoked(id("cloud-b"))));
-        assert_eq!(s.revoke(&id("cloud-x"), "?", t0()).map(|_| ()), Err(FederationError::UnknownMember(id("cloud-x"))));
+        assert_eq!(
+            s.create_token(&id("cloud-b"), "t2", HOUR, t0()).map(|_| ()),
+            Err(FederationError::Revoked(id("cloud-b")))
+        );
+        assert!(
+            s.check_token("pending", &id("cloud-b"), t0()).is_err(),
+            "pending tokens die with the cloud"
+        );
+        assert_eq!(
+            s.revoke(&id("cloud-b"), "again", t0()).map(|_| ()),
+            Err(FederationError::Revoked(id("cloud-b")))
+        );
+        assert_eq!(
+            s.revoke(&id("cloud-x"), "?", t0()).map(|_| ()),
+            Err(FederationError::UnknownMember(id("cloud-x")))
+        );
     }
 
     #[test]
     fn heartbeats_change_only_last_seen() {
         let mut s = FederationState::default();
         assert!(s.registration_changes(&id("cloud-a"), "0a", "e", "v"));
-        s.register(&id("cloud-a"), cert("0a"), "e", "v", t0()).expect("register");
+        s.register(&id("cloud-a"), cert("0a"), "e", "v", t0())
+            .expect("register");
         assert!(!s.registration_changes(&id("cloud-a"), "0a", "e", "v"));
         assert!(s.registration_changes(&id("cloud-a"), "0a", "e2", "v"));
         assert!(s.registration_changes(&id("cloud-a"), "0z", "e", "v"));
@@ -396,9 +475,11 @@ mod tests {
     #[test]
     fn spent_tokens_are_pruned_after_retention() {
         let mut s = FederationState::default();
-        s.create_token(&id("cloud-d"), "old", HOUR, t0()).expect("create");
+        s.create_token(&id("cloud-d"), "old", HOUR, t0())
+            .expect("create");
         let later = t0() + SPENT_TOKEN_RETENTION + HOUR + HOUR;
-        s.create_token(&id("cloud-d"), "new", HOUR, later).expect("create");
+        s.create_token(&id("cloud-d"), "new", HOUR, later)
+            .expect("create");
         assert_eq!(s.tokens.len(), 1);
     }
 }

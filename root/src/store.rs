@@ -38,13 +38,19 @@ impl StateStore {
     /// Opens (or starts) the state in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let path = data_dir.join("federation.json");
-        let io = |reason: String| StoreError::Io { path: path.clone(), reason };
+        let io = |reason: String| StoreError::Io {
+            path: path.clone(),
+            reason,
+        };
         let state = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| io(format!("corrupt: {e}")))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => FederationState::default(),
             Err(e) => return Err(io(e.to_string())),
         };
-        Ok(Self { path, state: Mutex::new(state) })
+        Ok(Self {
+            path,
+            state: Mutex::new(state),
+        })
     }
 
     /// A copy of the current state.
@@ -67,13 +73,23 @@ impl StateStore {
         let mut next = guard.clone();
         let out = change(&mut next)?;
         if next != *guard {
-            let bytes = serde_json::to_vec_pretty(&next)
-                .map_err(|e| StoreError::Io { path: self.path.clone(), reason: e.to_string() })?;
+            let bytes = serde_json::to_vec_pretty(&next).map_err(|e| StoreError::Io {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
             let path = self.path.clone();
-            tokio::task::spawn_blocking(move || intercloud_trust::files::write_atomically(&path, &bytes, 0o600))
-                .await
-                .map_err(|e| StoreError::Io { path: self.path.clone(), reason: e.to_string() })?
-                .map_err(|e| StoreError::Io { path: self.path.clone(), reason: e.to_string() })?;
+            tokio::task::spawn_blocking(move || {
+                intercloud_trust::files::write_atomically(&path, &bytes, 0o600)
+            })
+            .await
+            .map_err(|e| StoreError::Io {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?
+            .map_err(|e| StoreError::Io {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
             *guard = next;
         }
         Ok(out)
@@ -100,8 +116,14 @@ mod tests {
         let cloud = CloudId::new("cloud-d").expect("id");
         let now = OffsetDateTime::now_utc();
         let refused = store.update(|s| s.check_token("nope", &cloud, now)).await;
-        assert!(matches!(refused, Err(StoreError::Refused(FederationError::UnknownToken))));
-        assert!(!dir.path().join("federation.json").exists(), "a refused change writes nothing");
+        assert!(matches!(
+            refused,
+            Err(StoreError::Refused(FederationError::UnknownToken))
+        ));
+        assert!(
+            !dir.path().join("federation.json").exists(),
+            "a refused change writes nothing"
+        );
         store
             .update(|s| s.create_token(&cloud, "tok", Duration::from_secs(60), now))
             .await
@@ -114,6 +136,9 @@ mod tests {
     fn corrupt_state_is_an_error_not_a_reset() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("federation.json"), b"{not json").expect("write");
-        assert!(matches!(StateStore::open(dir.path()), Err(StoreError::Io { .. })));
+        assert!(matches!(
+            StateStore::open(dir.path()),
+            Err(StoreError::Io { .. })
+        ));
     }
 }

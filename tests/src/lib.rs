@@ -21,7 +21,10 @@ pub const FEDERATION: &str = "intercloud.lab";
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// A file of the committed development PKI, e.g. `pki("bad/expired.crt")`.
@@ -31,12 +34,18 @@ pub fn pki(name: &str) -> PathBuf {
 
 /// A daemon binary built by `cargo build --workspace --bins`.
 pub fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("INTERCLOUD_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        let exe = std::env::current_exe().unwrap_or_default();
-        // target/<profile>/deps/<test> or target/<profile>/<bin> → target/<profile>
-        let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-        if dir.ends_with("deps") { dir.parent().map(Path::to_path_buf).unwrap_or_default() } else { dir }
-    });
+    let dir = std::env::var_os("INTERCLOUD_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().unwrap_or_default();
+            // target/<profile>/deps/<test> or target/<profile>/<bin> → target/<profile>
+            let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+            if dir.ends_with("deps") {
+                dir.parent().map(Path::to_path_buf).unwrap_or_default()
+            } else {
+                dir
+            }
+        });
     let path = dir.join(name);
     assert!(
         path.is_file(),
@@ -70,7 +79,10 @@ impl Daemon {
             command.env(k, v);
         }
         let child = command.spawn().expect("spawn daemon");
-        Self { child: Some(child), log }
+        Self {
+            child: Some(child),
+            log,
+        }
     }
 
     /// The process id.
@@ -92,7 +104,11 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        panic!("no {needle:?} in {} within {timeout:?}:\n{}", self.log.display(), self.log_text());
+        panic!(
+            "no {needle:?} in {} within {timeout:?}:\n{}",
+            self.log.display(),
+            self.log_text()
+        );
     }
 
     /// Kills the process with SIGKILL and reaps it.
@@ -121,7 +137,10 @@ impl Daemon {
     /// Stops the process with SIGTERM and waits for its exit status.
     pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
@@ -151,7 +170,11 @@ pub fn wait_for_json(path: &Path, daemon: &Daemon, timeout: Duration) -> serde_j
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("{} not written within {timeout:?}; log:\n{}", path.display(), daemon.log_text());
+    panic!(
+        "{} not written within {timeout:?}; log:\n{}",
+        path.display(),
+        daemon.log_text()
+    );
 }
 
 fn quoted(p: &Path) -> String {
@@ -171,7 +194,11 @@ pub struct RootOptions {
 
 impl Default for RootOptions {
     fn default() -> Self {
-        Self { cert_ttl_seconds: 3600, api: "127.0.0.1:0".into(), enroll: "127.0.0.1:0".into() }
+        Self {
+            cert_ttl_seconds: 3600,
+            api: "127.0.0.1:0".into(),
+            enroll: "127.0.0.1:0".into(),
+        }
     }
 }
 
@@ -215,10 +242,21 @@ impl TestRoot {
         let endpoints = data_dir.join("endpoints.json");
         let _ = std::fs::remove_file(&endpoints);
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
-        let daemon = Daemon::spawn("intercloud-root", &config, dir.join(format!("root-{n}.log")), &[]);
+        let daemon = Daemon::spawn(
+            "intercloud-root",
+            &config,
+            dir.join(format!("root-{n}.log")),
+            &[],
+        );
         let json = wait_for_json(&endpoints, &daemon, Duration::from_secs(20));
         let field = |k: &str| json[k].as_str().unwrap_or_default().to_owned();
-        Self { api: field("api"), enroll: field("enroll"), daemon, data_dir, config }
+        Self {
+            api: field("api"),
+            enroll: field("enroll"),
+            daemon,
+            data_dir,
+            config,
+        }
     }
 
     /// Kills the root (SIGKILL) and starts it again on the same ports with the same data.
@@ -270,12 +308,22 @@ pub struct TestBroker {
 
 impl TestBroker {
     /// Starts broker `cloud` in `dir`, pointed at `root`.
-    pub fn start(dir: &Path, cloud: &str, root: &TestRoot, identity: &BrokerIdentity, extra: &str) -> Self {
+    pub fn start(
+        dir: &Path,
+        cloud: &str,
+        root: &TestRoot,
+        identity: &BrokerIdentity,
+        extra: &str,
+    ) -> Self {
         let data_dir = dir.join(cloud);
         let config = dir.join(format!("{cloud}.toml"));
         let (tls_extra, enrollment) = match identity {
             BrokerIdentity::DevCert => (
-                format!("cert = {}\nkey = {}\n", quoted(&pki(&format!("{cloud}.crt"))), quoted(&pki(&format!("{cloud}.key")))),
+                format!(
+                    "cert = {}\nkey = {}\n",
+                    quoted(&pki(&format!("{cloud}.crt"))),
+                    quoted(&pki(&format!("{cloud}.key")))
+                ),
                 String::new(),
             ),
             BrokerIdentity::Token(t) => (String::new(), format!("[enrollment]\ntoken = \"{t}\"\n")),
@@ -289,9 +337,22 @@ impl TestBroker {
             quoted(&pki("crl.pem")),
         );
         std::fs::write(&config, text).expect("write broker config");
-        let daemon = Daemon::spawn("intercloud-broker", &config, dir.join(format!("{cloud}.log")), &[]);
-        let json = wait_for_json(&data_dir.join("endpoints.json"), &daemon, Duration::from_secs(20));
-        Self { api: json["api"].as_str().unwrap_or_default().to_owned(), daemon, data_dir }
+        let daemon = Daemon::spawn(
+            "intercloud-broker",
+            &config,
+            dir.join(format!("{cloud}.log")),
+            &[],
+        );
+        let json = wait_for_json(
+            &data_dir.join("endpoints.json"),
+            &daemon,
+            Duration::from_secs(20),
+        );
+        Self {
+            api: json["api"].as_str().unwrap_or_default().to_owned(),
+            daemon,
+            data_dir,
+        }
     }
 }
 
@@ -308,8 +369,12 @@ impl TestBroker {
             quoted(&pki("ca.crt")),
         );
         std::fs::write(&config, text).expect("write broker config");
-        let daemon = Daemon::spawn("intercloud-broker", &config, dir.join(format!("{cloud}.log")), &[]);
-        daemon
+        Daemon::spawn(
+            "intercloud-broker",
+            &config,
+            dir.join(format!("{cloud}.log")),
+            &[],
+        )
     }
 }
 
@@ -317,13 +382,21 @@ impl TestBroker {
 /// certificate), expecting the server to be `server`.
 pub fn client_tls(server: &str, cert_key: Option<(&str, &str)>) -> Arc<rustls::ClientConfig> {
     let anchors = TrustAnchors::load(&pki("ca.crt")).expect("anchors");
-    let credentials = cert_key.map(|(c, k)| Credentials::load(&pki(c), &pki(k)).expect("credentials"));
-    client_config(&anchors, SpiffeId::parse(server).expect("spiffe id"), credentials.as_ref()).expect("client config")
+    let credentials =
+        cert_key.map(|(c, k)| Credentials::load(&pki(c), &pki(k)).expect("credentials"));
+    client_config(
+        &anchors,
+        SpiffeId::parse(server).expect("spiffe id"),
+        credentials.as_ref(),
+    )
+    .expect("client config")
 }
 
 /// A connected channel, or the connection error as text.
 pub async fn connect(address: &str, tls: Arc<rustls::ClientConfig>) -> Result<Channel, String> {
-    intercloud_trust::connect::channel(address, tls).await.map_err(|e| e.to_string())
+    intercloud_trust::connect::channel(address, tls)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// `spiffe://intercloud.lab/root`.
@@ -347,7 +420,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -380,11 +456,12 @@ pub fn write_cli_config(dir: &Path, root: &TestRoot, brokers: &[(&str, &TestBrok
         quoted(&pki("operator-root.key")),
     );
     for (cloud, broker) in brokers {
-        let operator = if cloud.starts_with("cloud-") && ["cloud-a", "cloud-b", "cloud-c"].contains(cloud) {
-            (*cloud).to_owned()
-        } else {
-            "cloud-a".to_owned()
-        };
+        let operator =
+            if cloud.starts_with("cloud-") && ["cloud-a", "cloud-b", "cloud-c"].contains(cloud) {
+                (*cloud).to_owned()
+            } else {
+                "cloud-a".to_owned()
+            };
         text.push_str(&format!(
             "[contexts.{cloud}]\nendpoint = \"{}\"\nserver = \"{}\"\nroot_endpoint = \"{}\"\nca = {}\ncert = {}\nkey = {}\n",
             broker.api,

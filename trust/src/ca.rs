@@ -92,7 +92,11 @@ impl CertificateAuthority {
             .and_then(|certs| certs.into_iter().next())
             .ok_or_else(|| CaError::Load("certificate: no PEM CERTIFICATE".into()))?
             .to_vec();
-        Ok(Self { issuer, cert_pem: cert_pem.to_owned(), cert_der })
+        Ok(Self {
+            issuer,
+            cert_pem: cert_pem.to_owned(),
+            cert_der,
+        })
     }
 
     /// The trust bundle handed to members: the CA certificate, PEM.
@@ -122,14 +126,19 @@ impl CertificateAuthority {
         params.distinguished_name = common_name(id);
         params.subject_alt_names = vec![SanType::URI(id.to_string().try_into()?)];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages =
-            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         params.use_authority_key_identifier_extension = true;
         params.is_ca = rcgen::IsCa::ExplicitNoCa;
         let cert = params.signed_by(&request.csr.public_key, &self.issuer)?;
         let info = CertInfo::from_der(cert.der())
             .map_err(|e| CaError::Load(format!("issued certificate does not parse: {e}")))?;
-        Ok(IssuedCert { cert_pem: cert.pem(), info })
+        Ok(IssuedCert {
+            cert_pem: cert.pem(),
+            info,
+        })
     }
 
     /// Signs a CRL listing `revoked`, PEM.
@@ -259,7 +268,9 @@ pub(crate) mod tests {
         let mut params = CertificateParams::default();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        params.distinguished_name.push(DnType::CommonName, "test CA");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "test CA");
         let cert = params.self_signed(&key).expect("self-signed");
         CertificateAuthority::from_pem(&cert.pem(), &key.serialize_pem()).expect("ca")
     }
@@ -276,7 +287,9 @@ pub(crate) mod tests {
         let request = SigningRequest::parse(&csr).expect("parse");
         assert_eq!(request.requested, id);
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).expect("ns");
-        let issued = ca.issue(&request, &id, now, Duration::from_secs(3600)).expect("issue");
+        let issued = ca
+            .issue(&request, &id, now, Duration::from_secs(3600))
+            .expect("issue");
         assert_eq!(issued.info.spiffe_id, id);
         assert_eq!(issued.info.not_after, now + Duration::from_secs(3600));
         assert_eq!(issued.info.not_before, now - BACKDATE);
@@ -284,7 +297,10 @@ pub(crate) mod tests {
 
     #[test]
     fn refuses_garbage_and_identity_less_csrs() {
-        assert!(matches!(SigningRequest::parse("junk"), Err(CaError::MalformedCsr(_))));
+        assert!(matches!(
+            SigningRequest::parse("junk"),
+            Err(CaError::MalformedCsr(_))
+        ));
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
         let csr = CertificateParams::new(vec!["example.org".to_owned()])
             .expect("params")
@@ -292,17 +308,28 @@ pub(crate) mod tests {
             .expect("csr")
             .pem()
             .expect("pem");
-        assert!(matches!(SigningRequest::parse(&csr), Err(CaError::CsrIdentity(_))));
+        assert!(matches!(
+            SigningRequest::parse(&csr),
+            Err(CaError::CsrIdentity(_))
+        ));
     }
 
     #[test]
     fn signed_crls_read_back() {
         let ca = test_ca();
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).expect("ns");
-        let revoked = vec![RevokedSerial { serial: "7f0102".into(), revoked_at: now }];
-        let pem = ca.sign_crl(&revoked, 3, now, now + Duration::from_secs(60)).expect("crl");
+        let revoked = vec![RevokedSerial {
+            serial: "7f0102".into(),
+            revoked_at: now,
+        }];
+        let pem = ca
+            .sign_crl(&revoked, 3, now, now + Duration::from_secs(60))
+            .expect("crl");
         assert_eq!(ca.read_crl(pem.as_bytes(), "test").expect("read"), revoked);
         let other = test_ca();
-        assert!(matches!(other.read_crl(pem.as_bytes(), "test"), Err(CaError::ForeignCrl(_))));
+        assert!(matches!(
+            other.read_crl(pem.as_bytes(), "test"),
+            Err(CaError::ForeignCrl(_))
+        ));
     }
 }

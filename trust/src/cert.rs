@@ -101,6 +101,9 @@ mod tests {
 
     #[test]
     fn garbage_is_malformed() {
-        assert!(matches!(CertInfo::from_der(b"nope"), Err(CertError::Malformed(_))));
+        assert!(matches!(
+            CertInfo::from_der(b"nope"),
+            Err(CertError::Malformed(_))
+        ));
     }
 }

@@ -45,10 +45,17 @@ fn endpoint(address: &str) -> Result<Endpoint, ConnectError> {
         .map(|e| e.connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true))
 }
 
-async fn dial(uri: Uri, config: Arc<ClientConfig>) -> std::io::Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>> {
-    let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_owned());
+async fn dial(
+    uri: Uri,
+    config: Arc<ClientConfig>,
+) -> std::io::Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>> {
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_owned());
     let host = uri.host().ok_or_else(|| invalid("no host"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     let port = uri.port_u16().ok_or_else(|| invalid("no port"))?;
     let tcp = TcpStream::connect((host.as_str(), port)).await?;
     tcp.set_nodelay(true)?;
@@ -60,7 +67,10 @@ async fn dial(uri: Uri, config: Arc<ClientConfig>) -> std::io::Result<TokioIo<to
 /// A channel that dials on first use and redials after failures, reading the
 /// client configuration anew for each connection (so renewed credentials and
 /// fresh CRLs apply).
-pub fn lazy_channel(address: &str, config: Arc<ArcSwap<ClientConfig>>) -> Result<Channel, ConnectError> {
+pub fn lazy_channel(
+    address: &str,
+    config: Arc<ArcSwap<ClientConfig>>,
+) -> Result<Channel, ConnectError> {
     let connector = tower::service_fn(move |uri: Uri| dial(uri, config.load_full()));
     Ok(endpoint(address)?.connect_with_connector_lazy(connector))
 }
@@ -72,7 +82,10 @@ pub async fn channel(address: &str, config: Arc<ClientConfig>) -> Result<Channel
     endpoint(address)?
         .connect_with_connector(connector)
         .await
-        .map_err(|e| ConnectError::Unreachable { endpoint: address.to_owned(), reason: error_chain(&e) })
+        .map_err(|e| ConnectError::Unreachable {
+            endpoint: address.to_owned(),
+            reason: error_chain(&e),
+        })
 }
 
 /// An error and its causes on one line, each cause once.

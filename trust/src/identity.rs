@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 #[non_exhaustive]
 pub enum IdentityError {
     /// A cloud id must be an RFC 1123 DNS label.
-    #[error("cloud id {0:?} is not a DNS label (1-63 of a-z, 0-9, '-', not starting or ending with '-')")]
+    #[error(
+        "cloud id {0:?} is not a DNS label (1-63 of a-z, 0-9, '-', not starting or ending with '-')"
+    )]
     NotADnsLabel(String),
     /// `root` names the Intercloud Root and cannot be a cloud.
     #[error("cloud id {0:?} is reserved")]
@@ -19,7 +21,9 @@ pub enum IdentityError {
     #[error("federation domain {0:?} is not a DNS name of lower-case labels")]
     BadFederationDomain(String),
     /// Not a `spiffe://` URI of this shape.
-    #[error("{0:?} is not a federation SPIFFE id (spiffe://<federation>/root, /cloud/<id> or /operator/<cloud>/<name>)")]
+    #[error(
+        "{0:?} is not a federation SPIFFE id (spiffe://<federation>/root, /cloud/<id> or /operator/<cloud>/<name>)"
+    )]
     BadSpiffeId(String),
 }
 
@@ -178,19 +182,28 @@ pub struct SpiffeId {
 impl SpiffeId {
     /// `spiffe://<federation>/root`.
     pub fn root(federation: &FederationDomain) -> Self {
-        Self { federation: federation.clone(), principal: Principal::Root }
+        Self {
+            federation: federation.clone(),
+            principal: Principal::Root,
+        }
     }
 
     /// `spiffe://<federation>/cloud/<id>`.
     pub fn cloud(federation: &FederationDomain, id: &CloudId) -> Self {
-        Self { federation: federation.clone(), principal: Principal::Cloud(id.clone()) }
+        Self {
+            federation: federation.clone(),
+            principal: Principal::Cloud(id.clone()),
+        }
     }
 
     /// `spiffe://<federation>/operator/<scope>/<name>`.
     pub fn operator(federation: &FederationDomain, scope: OperatorScope, name: &str) -> Self {
         Self {
             federation: federation.clone(),
-            principal: Principal::Operator { scope, name: name.to_owned() },
+            principal: Principal::Operator {
+                scope,
+                name: name.to_owned(),
+            },
         }
     }
 
@@ -204,16 +217,20 @@ impl SpiffeId {
         let principal = match segments.as_slice() {
             ["root"] => Principal::Root,
             ["cloud", id] => Principal::Cloud(CloudId::new(id).map_err(|_| bad())?),
-            ["operator", "root", name] if is_dns_label(name) => {
-                Principal::Operator { scope: OperatorScope::Root, name: (*name).to_owned() }
-            }
+            ["operator", "root", name] if is_dns_label(name) => Principal::Operator {
+                scope: OperatorScope::Root,
+                name: (*name).to_owned(),
+            },
             ["operator", cloud, name] if is_dns_label(name) => Principal::Operator {
                 scope: OperatorScope::Cloud(CloudId::new(cloud).map_err(|_| bad())?),
                 name: (*name).to_owned(),
             },
             _ => return Err(bad()),
         };
-        Ok(Self { federation, principal })
+        Ok(Self {
+            federation,
+            principal,
+        })
     }
 
     /// The cloud this identity is the broker of, if it is a broker.
@@ -257,10 +274,25 @@ mod tests {
         for good in ["cloud-a", "a", "c0", &"x".repeat(63)] {
             assert!(CloudId::new(good).is_ok(), "{good}");
         }
-        for bad in ["", "-a", "a-", "Cloud-A", "a_b", "a.b", &"x".repeat(64), "clöud"] {
-            assert_eq!(CloudId::new(bad), Err(IdentityError::NotADnsLabel(bad.to_owned())));
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "Cloud-A",
+            "a_b",
+            "a.b",
+            &"x".repeat(64),
+            "clöud",
+        ] {
+            assert_eq!(
+                CloudId::new(bad),
+                Err(IdentityError::NotADnsLabel(bad.to_owned()))
+            );
         }
-        assert_eq!(CloudId::new("root"), Err(IdentityError::ReservedCloudId("root".into())));
+        assert_eq!(
+            CloudId::new("root"),
+            Err(IdentityError::ReservedCloudId("root".into()))
+        );
     }
 
     #[test]

@@ -28,13 +28,18 @@ pub enum PemError {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, PemError> {
-    std::fs::read(path).map_err(|source| PemError::Read { path: path.to_owned(), source })
+    std::fs::read(path).map_err(|source| PemError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// All certificates of a PEM file (at least one).
 pub fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, PemError> {
-    certificates_from_pem(&read(path)?)
-        .ok_or_else(|| PemError::Invalid { path: path.to_owned(), kind: "CERTIFICATE" })
+    certificates_from_pem(&read(path)?).ok_or_else(|| PemError::Invalid {
+        path: path.to_owned(),
+        kind: "CERTIFICATE",
+    })
 }
 
 /// All certificates of PEM text, or `None` if there are none or one is broken.
@@ -45,14 +50,18 @@ pub fn certificates_from_pem(pem: &[u8]) -> Option<Vec<CertificateDer<'static>>>
 
 /// The private key of a PEM file.
 pub fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, PemError> {
-    PrivateKeyDer::from_pem_slice(&read(path)?)
-        .map_err(|_| PemError::Invalid { path: path.to_owned(), kind: "PRIVATE KEY" })
+    PrivateKeyDer::from_pem_slice(&read(path)?).map_err(|_| PemError::Invalid {
+        path: path.to_owned(),
+        kind: "PRIVATE KEY",
+    })
 }
 
 /// All CRLs of a PEM file (at least one).
 pub fn crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, PemError> {
-    crls_from_pem(&read(path)?)
-        .ok_or_else(|| PemError::Invalid { path: path.to_owned(), kind: "X509 CRL" })
+    crls_from_pem(&read(path)?).ok_or_else(|| PemError::Invalid {
+        path: path.to_owned(),
+        kind: "X509 CRL",
+    })
 }
 
 /// All CRLs of PEM text, or `None` if there are none or one is broken.

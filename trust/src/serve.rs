@@ -57,13 +57,21 @@ impl Connected for PeerStream {
 }
 
 impl AsyncRead for PeerStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for PeerStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -120,10 +128,22 @@ pub fn incoming(
                             .and_then(|der| CertInfo::from_der(der).ok())
                             .map(Arc::new);
                         debug!(port, %remote, peer = ?certificate.as_ref().map(|c| c.spiffe_id.to_string()), "TLS connection accepted");
-                        let _ = tx.send(Ok(PeerStream { inner: stream, peer: PeerInfo { remote, certificate } })).await;
+                        let _ = tx
+                            .send(Ok(PeerStream {
+                                inner: stream,
+                                peer: PeerInfo {
+                                    remote,
+                                    certificate,
+                                },
+                            }))
+                            .await;
                     }
-                    Ok(Err(e)) => warn!(port, %remote, reason = %describe(&e), "TLS handshake refused"),
-                    Err(_) => warn!(port, %remote, "TLS handshake refused: no handshake within {HANDSHAKE_TIMEOUT:?}"),
+                    Ok(Err(e)) => {
+                        warn!(port, %remote, reason = %describe(&e), "TLS handshake refused")
+                    }
+                    Err(_) => {
+                        warn!(port, %remote, "TLS handshake refused: no handshake within {HANDSHAKE_TIMEOUT:?}")
+                    }
                 }
             });
         }
@@ -135,7 +155,10 @@ pub fn incoming(
 /// debug wrapping.
 fn describe(error: &io::Error) -> String {
     use rustls::{CertificateError, Error};
-    match error.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
+    match error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<Error>())
+    {
         Some(Error::InvalidCertificate(CertificateError::Other(other))) => {
             format!("invalid peer certificate: {}", other.0)
         }

@@ -11,10 +11,15 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
-use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore,
+    ServerConfig, SignatureScheme,
+};
+use rustls_pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime,
+};
 
 use crate::cert::CertInfo;
 use crate::identity::{FederationDomain, SpiffeId};
@@ -57,22 +62,33 @@ impl TrustAnchors {
             .ok_or_else(|| TlsError::TrustBundle("no PEM CERTIFICATE".into()))?;
         let mut roots = RootCertStore::empty();
         for cert in certs {
-            roots.add(cert).map_err(|e| TlsError::TrustBundle(e.to_string()))?;
+            roots
+                .add(cert)
+                .map_err(|e| TlsError::TrustBundle(e.to_string()))?;
         }
-        Ok(Self { roots: Arc::new(roots), crls: Vec::new() })
+        Ok(Self {
+            roots: Arc::new(roots),
+            crls: Vec::new(),
+        })
     }
 
     /// Trusts the CA certificates in a PEM file.
     pub fn load(bundle: &Path) -> Result<Self, TlsError> {
-        let pem = std::fs::read(bundle)
-            .map_err(|source| PemError::Read { path: bundle.to_owned(), source })?;
-        Self::from_pem(&pem).map_err(|e| TlsError::TrustBundle(format!("{}: {e}", bundle.display())))
+        let pem = std::fs::read(bundle).map_err(|source| PemError::Read {
+            path: bundle.to_owned(),
+            source,
+        })?;
+        Self::from_pem(&pem)
+            .map_err(|e| TlsError::TrustBundle(format!("{}: {e}", bundle.display())))
     }
 
     /// The same anchors with these CRLs in force (replacing earlier ones).
     /// Only the first CRL of an issuer counts, so pass one CRL per CA.
     pub fn with_crls(&self, crls: Vec<CertificateRevocationListDer<'static>>) -> Self {
-        Self { roots: self.roots.clone(), crls }
+        Self {
+            roots: self.roots.clone(),
+            crls,
+        }
     }
 
     /// How many CRLs are in force.
@@ -92,14 +108,20 @@ pub struct Credentials {
 
 impl Clone for Credentials {
     fn clone(&self) -> Self {
-        Self { chain: self.chain.clone(), key: self.key.clone_key() }
+        Self {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
     }
 }
 
 impl Credentials {
     /// Loads a PEM certificate chain and a PEM private key.
     pub fn load(cert: &Path, key: &Path) -> Result<Self, TlsError> {
-        Ok(Self { chain: crate::pem::certificates(cert)?, key: crate::pem::private_key(key)? })
+        Ok(Self {
+            chain: crate::pem::certificates(cert)?,
+            key: crate::pem::private_key(key)?,
+        })
     }
 
     /// Builds credentials from PEM text.
@@ -114,7 +136,9 @@ impl Credentials {
 
     /// What the leaf certificate says.
     pub fn leaf_info(&self) -> Option<CertInfo> {
-        self.chain.first().and_then(|der| CertInfo::from_der(der).ok())
+        self.chain
+            .first()
+            .and_then(|der| CertInfo::from_der(der).ok())
     }
 }
 
@@ -141,7 +165,10 @@ fn refuse(reason: String) -> rustls::Error {
 }
 
 /// Reads and checks the SPIFFE id of an end-entity certificate.
-fn federation_identity(der: &CertificateDer<'_>, federation: &FederationDomain) -> Result<SpiffeId, rustls::Error> {
+fn federation_identity(
+    der: &CertificateDer<'_>,
+    federation: &FederationDomain,
+) -> Result<SpiffeId, rustls::Error> {
     let info = CertInfo::from_der(der).map_err(|e| refuse(e.to_string()))?;
     if &info.spiffe_id.federation != federation {
         return Err(refuse(format!(
@@ -162,7 +189,9 @@ struct SpiffeClientVerifier {
 
 impl fmt::Debug for SpiffeClientVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SpiffeClientVerifier").field("federation", &self.federation).finish()
+        f.debug_struct("SpiffeClientVerifier")
+            .field("federation", &self.federation)
+            .finish()
     }
 }
 
@@ -177,7 +206,8 @@ impl ClientCertVerifier for SpiffeClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.webpki.verify_client_cert(end_entity, intermediates, now)?;
+        self.webpki
+            .verify_client_cert(end_entity, intermediates, now)?;
         let id = federation_identity(end_entity, &self.federation)?;
         (self.policy)(&id).map_err(refuse)?;
         Ok(ClientCertVerified::assertion())
@@ -230,16 +260,22 @@ pub fn server_config(
     let builder = match client_auth {
         ClientAuth::None => builder.with_no_client_auth(),
         ClientAuth::Required { federation, policy } => {
-            let webpki = WebPkiClientVerifier::builder_with_provider(anchors.roots.clone(), provider())
-                .with_crls(anchors.crls.clone())
-                .only_check_end_entity_revocation()
-                .allow_unknown_revocation_status()
-                .build()
-                .map_err(|e| TlsError::Verifier(e.to_string()))?;
-            builder.with_client_cert_verifier(Arc::new(SpiffeClientVerifier { webpki, federation, policy }))
+            let webpki =
+                WebPkiClientVerifier::builder_with_provider(anchors.roots.clone(), provider())
+                    .with_crls(anchors.crls.clone())
+                    .only_check_end_entity_revocation()
+                    .allow_unknown_revocation_status()
+                    .build()
+                    .map_err(|e| TlsError::Verifier(e.to_string()))?;
+            builder.with_client_cert_verifier(Arc::new(SpiffeClientVerifier {
+                webpki,
+                federation,
+                policy,
+            }))
         }
     };
-    let mut config = builder.with_single_cert(credentials.chain.clone(), credentials.key.clone_key())?;
+    let mut config =
+        builder.with_single_cert(credentials.chain.clone(), credentials.key.clone_key())?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
 }
@@ -264,7 +300,13 @@ impl ServerCertVerifier for SpiffeServerVerifier {
         // webpki checks the chain and revocation before the name; a name
         // mismatch therefore means the chain is good, and in this federation
         // the SPIFFE id, not the host name, says who the server is.
-        match self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+        match self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
             Ok(_)
             | Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
@@ -273,7 +315,10 @@ impl ServerCertVerifier for SpiffeServerVerifier {
         }
         let id = federation_identity(end_entity, &self.expected.federation)?;
         if id != self.expected {
-            return Err(refuse(format!("server is {id}, expected {}", self.expected)));
+            return Err(refuse(format!(
+                "server is {id}, expected {}",
+                self.expected
+            )));
         }
         Ok(ServerCertVerified::assertion())
     }
@@ -308,12 +353,15 @@ pub fn client_config(
     expected: SpiffeId,
     credentials: Option<&Credentials>,
 ) -> Result<Arc<ClientConfig>, TlsError> {
-    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(anchors.roots.clone(), provider())
-        .with_crls(anchors.crls.clone())
-        .only_check_end_entity_revocation()
-        .allow_unknown_revocation_status()
-        .build()
-        .map_err(|e| TlsError::Verifier(e.to_string()))?;
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        anchors.roots.clone(),
+        provider(),
+    )
+    .with_crls(anchors.crls.clone())
+    .only_check_end_entity_revocation()
+    .allow_unknown_revocation_status()
+    .build()
+    .map_err(|e| TlsError::Verifier(e.to_string()))?;
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .dangerous()

@@ -48,7 +48,7 @@ pub async fn run(globals: &Globals, args: EnrollArgs) -> anyhow::Result<String> 
     let id = SpiffeId::cloud(&plan.federation, &cloud);
 
     // Check the destination before the token is spent.
-    prepare_out_dir(&args.out, args.force)?;
+    check_out_dir(&args.out, args.force)?;
 
     let anchors = TrustAnchors::load(&plan.ca)
         .context("cannot load the federation CA bundle")
@@ -67,6 +67,7 @@ pub async fn run(globals: &Globals, args: EnrollArgs) -> anyhow::Result<String> 
     };
     let response = remote.call("Join", client.join(request)).await?;
     let issued = check_issued(&response, &id)?;
+    create_out_dir(&args.out)?;
 
     let key = args.out.join(KEY_FILE);
     let cert = args.out.join(CERT_FILE);
@@ -152,9 +153,9 @@ fn enrolment_context<'a>(
     })
 }
 
-/// Creates `dir` (0700) if needed; refuses to replace an identity unless `force`.
-fn prepare_out_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt as _;
+/// Refuses to replace an identity in `dir` unless `force`, and a `dir` that
+/// is not a directory.
+fn check_out_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
     let cert = dir.join(CERT_FILE);
     if cert.exists() && !force {
         return Err(hinted(
@@ -162,6 +163,15 @@ fn prepare_out_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
             format!("pass --force to replace the identity in {}", dir.display()),
         ));
     }
+    if dir.exists() && !dir.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    Ok(())
+}
+
+/// Creates `dir` (0700) and its parents if needed.
+fn create_out_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -284,9 +294,10 @@ ca = "pki/root-ca.crt"
     fn an_existing_identity_is_kept_unless_forced() {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("identity");
-        prepare_out_dir(&out, false).expect("creates the directory");
+        check_out_dir(&out, false).expect("nothing there yet");
+        create_out_dir(&out).expect("creates the directory");
         std::fs::write(out.join(CERT_FILE), "x").expect("write");
-        let error = line(&prepare_out_dir(&out, false).expect_err("exists"));
+        let error = line(&check_out_dir(&out, false).expect_err("exists"));
         assert!(
             error.ends_with(&format!(
                 "already exists — pass --force to replace the identity in {}",
@@ -294,7 +305,11 @@ ca = "pki/root-ca.crt"
             )),
             "{error}"
         );
-        prepare_out_dir(&out, true).expect("forced");
+        check_out_dir(&out, true).expect("forced");
+        assert!(
+            check_out_dir(&out.join(CERT_FILE), false).is_err(),
+            "a file is not a directory"
+        );
     }
 
     fn issue(id: &SpiffeId) -> (CertificateAuthority, String) {

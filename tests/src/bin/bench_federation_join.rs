@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use intercloud_proto::v1::CreateJoinTokenRequest;
 use intercloud_proto::v1::federation_client::FederationClient;
-use intercloud_tests::{BrokerIdentity, RootOptions, TestBroker, TestRoot, client_tls, connect, root_id};
+use intercloud_tests::{
+    BrokerIdentity, RootOptions, TestBroker, TestRoot, client_tls, connect, root_id,
+};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
@@ -28,7 +30,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn row(name: &str, mut samples: Vec<Duration>, baseline: Option<Duration>) -> Duration {
     samples.sort();
     let median = percentile(&samples, 50.0);
-    let ratio = baseline.map(|b| format!("{:>10.1}x", median.as_secs_f64() / b.as_secs_f64())).unwrap_or_else(|| format!("{:>11}", "baseline"));
+    let ratio = baseline
+        .map(|b| format!("{:>10.1}x", median.as_secs_f64() / b.as_secs_f64()))
+        .unwrap_or_else(|| format!("{:>11}", "baseline"));
     println!(
         "{name:<44} {:>5} {:>12.3} {:>12.3} {ratio}",
         samples.len(),
@@ -43,21 +47,33 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let root = TestRoot::start(dir.path(), &RootOptions::default());
     let operator_tls = client_tls(&root_id(), Some(("operator-root.crt", "operator-root.key")));
-    let channel = connect(&root.api, operator_tls.clone()).await.map_err(anyhow::Error::msg)?;
+    let channel = connect(&root.api, operator_tls.clone())
+        .await
+        .map_err(anyhow::Error::msg)?;
     let mut health = HealthClient::new(channel.clone());
     let mut operator = FederationClient::new(channel);
 
     let mut round_trips = Vec::with_capacity(ROUND_TRIPS);
     for _ in 0..ROUND_TRIPS {
         let start = Instant::now();
-        health.check(HealthCheckRequest { service: String::new() }).await?;
+        health
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await?;
         round_trips.push(start.elapsed());
     }
     let mut fresh = Vec::with_capacity(NEW_CONNECTIONS);
     for _ in 0..NEW_CONNECTIONS {
         let start = Instant::now();
-        let channel = connect(&root.api, operator_tls.clone()).await.map_err(anyhow::Error::msg)?;
-        HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await?;
+        let channel = connect(&root.api, operator_tls.clone())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await?;
         fresh.push(start.elapsed());
     }
 
@@ -65,20 +81,40 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..JOINS {
         let cloud = format!("bench-{i}");
         let token = operator
-            .create_join_token(CreateJoinTokenRequest { cloud_id: cloud.clone(), ttl_seconds: 0 })
+            .create_join_token(CreateJoinTokenRequest {
+                cloud_id: cloud.clone(),
+                ttl_seconds: 0,
+            })
             .await?
             .into_inner()
             .token;
         let start = Instant::now();
-        let broker = TestBroker::start(dir.path(), &cloud, &root, &BrokerIdentity::Token(token), "");
-        broker.daemon.wait_for_log("federated", Duration::from_secs(30));
+        let broker =
+            TestBroker::start(dir.path(), &cloud, &root, &BrokerIdentity::Token(token), "");
+        broker
+            .daemon
+            .wait_for_log("federated", Duration::from_secs(30));
         joins.push(start.elapsed());
     }
 
-    println!("federation join on loopback ({} binaries)", intercloud_tests::bin("intercloud-broker").display());
-    println!("{:<44} {:>5} {:>12} {:>12} {:>11}", "measurement", "n", "median ms", "p99 ms", "vs baseline");
-    let baseline = row("mTLS gRPC round trip (established connection)", round_trips, None);
+    println!(
+        "federation join on loopback ({} binaries)",
+        intercloud_tests::bin("intercloud-broker").display()
+    );
+    println!(
+        "{:<44} {:>5} {:>12} {:>12} {:>11}",
+        "measurement", "n", "median ms", "p99 ms", "vs baseline"
+    );
+    let baseline = row(
+        "mTLS gRPC round trip (established connection)",
+        round_trips,
+        None,
+    );
     row("mTLS connect + first gRPC call", fresh, Some(baseline));
-    row("broker start -> federated (enrol + register)", joins, Some(baseline));
+    row(
+        "broker start -> federated (enrol + register)",
+        joins,
+        Some(baseline),
+    );
     Ok(())
 }

@@ -10,8 +10,15 @@ fn run(binary: &str, config_text: Option<&str>) -> (i32, String) {
     if let Some(text) = config_text {
         std::fs::write(&path, text).expect("write config");
     }
-    let out = Command::new(bin(binary)).arg("--config").arg(&path).output().expect("run daemon");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(bin(binary))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("run daemon");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn root_config(extra_top: &str, api: &str) -> String {
@@ -34,30 +41,64 @@ fn broker_config(cloud: &str, extra_top: &str) -> String {
 fn assert_exit_64(binary: &str, text: Option<&str>, needle: &str) {
     let (code, stderr) = run(binary, text);
     assert_eq!(code, 64, "{binary} should exit 64; stderr: {stderr}");
-    assert!(stderr.contains(needle), "{binary} stderr should name {needle:?}: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{binary} stderr should name {needle:?}: {stderr}"
+    );
     assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
 }
 
 #[test]
 fn root_refuses_missing_unknown_and_bad_config() {
     assert_exit_64("intercloud-root", None, "not found");
-    assert_exit_64("intercloud-root", Some(&root_config("colour = \"blue\"\n", "127.0.0.1:0")), "colour");
-    assert_exit_64("intercloud-root", Some(&root_config("", "not-an-address")), "listen.api");
-    let bad_domain = root_config("", "127.0.0.1:0").replace("\"intercloud.lab\"", "\"Not A Domain\"");
+    assert_exit_64(
+        "intercloud-root",
+        Some(&root_config("colour = \"blue\"\n", "127.0.0.1:0")),
+        "colour",
+    );
+    assert_exit_64(
+        "intercloud-root",
+        Some(&root_config("", "not-an-address")),
+        "listen.api",
+    );
+    let bad_domain =
+        root_config("", "127.0.0.1:0").replace("\"intercloud.lab\"", "\"Not A Domain\"");
     assert_exit_64("intercloud-root", Some(&bad_domain), "federation");
-    let bad_ttl = format!("{}[enrollment]\ncert_ttl_seconds = 1\n", root_config("", "127.0.0.1:0"));
-    assert_exit_64("intercloud-root", Some(&bad_ttl), "enrollment.cert_ttl_seconds");
+    let bad_ttl = format!(
+        "{}[enrollment]\ncert_ttl_seconds = 1\n",
+        root_config("", "127.0.0.1:0")
+    );
+    assert_exit_64(
+        "intercloud-root",
+        Some(&bad_ttl),
+        "enrollment.cert_ttl_seconds",
+    );
 }
 
 #[test]
 fn broker_refuses_missing_unknown_and_bad_config() {
     assert_exit_64("intercloud-broker", None, "not found");
-    assert_exit_64("intercloud-broker", Some(&broker_config("cloud-a", "shape = 1\n")), "shape");
-    assert_exit_64("intercloud-broker", Some(&broker_config("Cloud A", "")), "cloud_id");
+    assert_exit_64(
+        "intercloud-broker",
+        Some(&broker_config("cloud-a", "shape = 1\n")),
+        "shape",
+    );
+    assert_exit_64(
+        "intercloud-broker",
+        Some(&broker_config("Cloud A", "")),
+        "cloud_id",
+    );
     let bad_root = broker_config("cloud-a", "").replace("127.0.0.1:1", "nowhere");
     assert_exit_64("intercloud-broker", Some(&bad_root), "root.api");
-    let bad_timer = format!("{}[timers]\nheartbeat_seconds = \"often\"\n", broker_config("cloud-a", ""));
-    assert_exit_64("intercloud-broker", Some(&bad_timer), "timers.heartbeat_seconds");
+    let bad_timer = format!(
+        "{}[timers]\nheartbeat_seconds = \"often\"\n",
+        broker_config("cloud-a", "")
+    );
+    assert_exit_64(
+        "intercloud-broker",
+        Some(&bad_timer),
+        "timers.heartbeat_seconds",
+    );
 }
 
 #[test]

@@ -8,19 +8,36 @@ use intercloud_proto::v1::broker_client::BrokerClient;
 use intercloud_proto::v1::federation_client::FederationClient;
 use intercloud_proto::v1::{FederationState, ListMembersRequest, StatusRequest, StatusResponse};
 use intercloud_tests::{
-    BrokerIdentity, RootOptions, TestBroker, TestRoot, client_tls, cloud_id, connect, eventually, intercloudctl, root_id,
-    write_cli_config,
+    BrokerIdentity, RootOptions, TestBroker, TestRoot, client_tls, cloud_id, connect, eventually,
+    intercloudctl, root_id, write_cli_config,
 };
 
 async fn status(broker: &TestBroker, cloud: &str) -> Option<StatusResponse> {
-    let tls = client_tls(&cloud_id(cloud), Some((&format!("operator-{cloud}.crt"), &format!("operator-{cloud}.key"))));
+    let tls = client_tls(
+        &cloud_id(cloud),
+        Some((
+            &format!("operator-{cloud}.crt"),
+            &format!("operator-{cloud}.key"),
+        )),
+    );
     let channel = connect(&broker.api, tls).await.ok()?;
-    BrokerClient::new(channel).status(StatusRequest {}).await.ok().map(tonic::Response::into_inner)
+    BrokerClient::new(channel)
+        .status(StatusRequest {})
+        .await
+        .ok()
+        .map(tonic::Response::into_inner)
 }
 
-async fn wait_for_state(broker: &TestBroker, cloud: &str, state: FederationState, timeout: Duration) -> StatusResponse {
+async fn wait_for_state(
+    broker: &TestBroker,
+    cloud: &str,
+    state: FederationState,
+    timeout: Duration,
+) -> StatusResponse {
     eventually(&format!("{cloud} to be {state:?}"), timeout, || async {
-        status(broker, cloud).await.filter(|s| s.state == state as i32)
+        status(broker, cloud)
+            .await
+            .filter(|s| s.state == state as i32)
     })
     .await
 }
@@ -34,23 +51,52 @@ async fn a_cloud_enrols_with_a_cli_token_and_reports_federated() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = TestRoot::start(dir.path(), &RootOptions::default());
     let cli = write_cli_config(dir.path(), &root, &[]);
-    let (code, out, err) = intercloudctl(&cli, &["--context", "root", "--output", "json", "token", "create", "cloud-a"]);
+    let (code, out, err) = intercloudctl(
+        &cli,
+        &[
+            "--context",
+            "root",
+            "--output",
+            "json",
+            "token",
+            "create",
+            "cloud-a",
+        ],
+    );
     assert_eq!(code, 0, "token create failed: {err}");
-    let token = json(&out)["token"].as_str().expect("token field").to_owned();
+    let token = json(&out)["token"]
+        .as_str()
+        .expect("token field")
+        .to_owned();
 
-    let broker = TestBroker::start(dir.path(), "cloud-a", &root, &BrokerIdentity::Token(token.clone()), "");
-    broker.daemon.wait_for_log("federated", Duration::from_secs(20));
-    assert!(broker.data_dir.join("identity/key.pem").is_file(), "the broker keeps the key it generated");
+    let broker = TestBroker::start(
+        dir.path(),
+        "cloud-a",
+        &root,
+        &BrokerIdentity::Token(token.clone()),
+        "",
+    );
+    broker
+        .daemon
+        .wait_for_log("federated", Duration::from_secs(20));
+    assert!(
+        broker.data_dir.join("identity/key.pem").is_file(),
+        "the broker keeps the key it generated"
+    );
 
     let cli = write_cli_config(dir.path(), &root, &[("cloud-a", &broker)]);
-    let (code, out, err) = intercloudctl(&cli, &["--context", "cloud-a", "--output", "json", "status"]);
+    let (code, out, err) = intercloudctl(
+        &cli,
+        &["--context", "cloud-a", "--output", "json", "status"],
+    );
     assert_eq!(code, 0, "status failed: {err}");
     let status = json(&out);
     assert_eq!(status["state"], "federated", "{status}");
     assert_eq!(status["spiffe_id"], cloud_id("cloud-a"), "{status}");
     assert_eq!(status["cloud_id"], "cloud-a", "{status}");
 
-    let (code, out, err) = intercloudctl(&cli, &["--context", "root", "--output", "json", "members"]);
+    let (code, out, err) =
+        intercloudctl(&cli, &["--context", "root", "--output", "json", "members"]);
     assert_eq!(code, 0, "members failed: {err}");
     assert!(out.contains("cloud-a") && out.contains("active"), "{out}");
 
@@ -59,32 +105,71 @@ async fn a_cloud_enrols_with_a_cli_token_and_reports_federated() {
     let mut again = TestBroker::start_expecting_exit(other.path(), "cloud-a", &root, &token);
     let code = again.wait_exit(Duration::from_secs(20));
     assert_eq!(code.and_then(|s| s.code()), Some(1));
-    assert!(again.log_text().contains("already used"), "{}", again.log_text());
+    assert!(
+        again.log_text().contains("already used"),
+        "{}",
+        again.log_text()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn brokers_renew_their_certificate_without_restarting() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let root = TestRoot::start(dir.path(), &RootOptions { cert_ttl_seconds: 70, ..RootOptions::default() });
+    let root = TestRoot::start(
+        dir.path(),
+        &RootOptions {
+            cert_ttl_seconds: 70,
+            ..RootOptions::default()
+        },
+    );
     let cli = write_cli_config(dir.path(), &root, &[]);
-    let (_, out, _) = intercloudctl(&cli, &["--context", "root", "--output", "json", "token", "create", "cloud-b"]);
+    let (_, out, _) = intercloudctl(
+        &cli,
+        &[
+            "--context",
+            "root",
+            "--output",
+            "json",
+            "token",
+            "create",
+            "cloud-b",
+        ],
+    );
     let token = json(&out)["token"].as_str().expect("token").to_owned();
     // Renew at 88% of a 70 s + 60 s (backdated) lifetime: ~115 s after issue
     // would be too slow; 0.5 of 130 s is 65 s; use 0.47 → about 1 s after start.
-    let broker = TestBroker::start(dir.path(), "cloud-b", &root, &BrokerIdentity::Token(token), "renew_at_fraction = 0.47\n");
-    let first = wait_for_state(&broker, "cloud-b", FederationState::Federated, Duration::from_secs(20)).await;
+    let broker = TestBroker::start(
+        dir.path(),
+        "cloud-b",
+        &root,
+        &BrokerIdentity::Token(token),
+        "renew_at_fraction = 0.47\n",
+    );
+    let first = wait_for_state(
+        &broker,
+        "cloud-b",
+        FederationState::Federated,
+        Duration::from_secs(20),
+    )
+    .await;
     let pid = broker.daemon.pid();
     let renewed = eventually("a renewed certificate", Duration::from_secs(30), || async {
-        status(&broker, "cloud-b").await.filter(|s| s.certificate_serial != first.certificate_serial)
+        status(&broker, "cloud-b")
+            .await
+            .filter(|s| s.certificate_serial != first.certificate_serial)
     })
     .await;
     assert_eq!(broker.daemon.pid(), pid, "same process");
     assert_eq!(renewed.state, FederationState::Federated as i32);
     assert!(broker.daemon.log_text().contains("certificate renewed"));
-    let on_disk = std::fs::read_to_string(broker.data_dir.join("identity/cert.pem")).expect("cert on disk");
+    let on_disk =
+        std::fs::read_to_string(broker.data_dir.join("identity/cert.pem")).expect("cert on disk");
     let der = intercloud_trust::pem::certificates_from_pem(on_disk.as_bytes()).expect("pem");
     let info = intercloud_trust::cert::CertInfo::from_der(&der[0]).expect("parse");
-    assert_eq!(info.serial, renewed.certificate_serial, "the renewed certificate is saved");
+    assert_eq!(
+        info.serial, renewed.certificate_serial,
+        "the renewed certificate is saved"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -92,16 +177,34 @@ async fn brokers_ride_out_a_root_restart_and_membership_survives() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut root = TestRoot::start(dir.path(), &RootOptions::default());
     let broker = TestBroker::start(dir.path(), "cloud-c", &root, &BrokerIdentity::DevCert, "");
-    wait_for_state(&broker, "cloud-c", FederationState::Federated, Duration::from_secs(20)).await;
+    wait_for_state(
+        &broker,
+        "cloud-c",
+        FederationState::Federated,
+        Duration::from_secs(20),
+    )
+    .await;
 
     root.daemon.kill();
-    let down = wait_for_state(&broker, "cloud-c", FederationState::RootUnreachable, Duration::from_secs(15)).await;
+    let down = wait_for_state(
+        &broker,
+        "cloud-c",
+        FederationState::RootUnreachable,
+        Duration::from_secs(15),
+    )
+    .await;
     assert_eq!(down.state_detail, "root unreachable");
     assert!(!down.root_reachable);
     assert!(!down.last_error.is_empty());
 
     root.restart_after_kill(dir.path());
-    wait_for_state(&broker, "cloud-c", FederationState::Federated, Duration::from_secs(20)).await;
+    wait_for_state(
+        &broker,
+        "cloud-c",
+        FederationState::Federated,
+        Duration::from_secs(20),
+    )
+    .await;
     let tls = client_tls(&root_id(), Some(("operator-root.crt", "operator-root.key")));
     let members = FederationClient::new(connect(&root.api, tls).await.expect("connect"))
         .list_members(ListMembersRequest {})
@@ -109,7 +212,10 @@ async fn brokers_ride_out_a_root_restart_and_membership_survives() {
         .expect("members")
         .into_inner()
         .members;
-    assert!(members.iter().any(|m| m.cloud_id == "cloud-c"), "{members:?}");
+    assert!(
+        members.iter().any(|m| m.cloud_id == "cloud-c"),
+        "{members:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -117,18 +223,45 @@ async fn a_revoked_cloud_is_refused_from_then_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = TestRoot::start(dir.path(), &RootOptions::default());
     let broker = TestBroker::start(dir.path(), "cloud-b", &root, &BrokerIdentity::DevCert, "");
-    wait_for_state(&broker, "cloud-b", FederationState::Federated, Duration::from_secs(20)).await;
+    wait_for_state(
+        &broker,
+        "cloud-b",
+        FederationState::Federated,
+        Duration::from_secs(20),
+    )
+    .await;
     let cli = write_cli_config(dir.path(), &root, &[("cloud-b", &broker)]);
 
-    let (code, out, err) = intercloudctl(&cli, &["--context", "root", "--output", "json", "revoke", "cloud-b", "--reason", "test"]);
+    let (code, out, err) = intercloudctl(
+        &cli,
+        &[
+            "--context",
+            "root",
+            "--output",
+            "json",
+            "revoke",
+            "cloud-b",
+            "--reason",
+            "test",
+        ],
+    );
     assert_eq!(code, 0, "revoke failed: {err}");
     assert!(out.contains("cloud-b"), "{out}");
 
-    wait_for_state(&broker, "cloud-b", FederationState::Revoked, Duration::from_secs(15)).await;
+    wait_for_state(
+        &broker,
+        "cloud-b",
+        FederationState::Revoked,
+        Duration::from_secs(15),
+    )
+    .await;
     // A fresh connection with cloud-b's certificate is refused at the TLS layer.
     let tls = client_tls(&root_id(), Some(("cloud-b.crt", "cloud-b.key")));
     let refused = match connect(&root.api, tls).await {
-        Ok(channel) => FederationClient::new(channel).list_members(ListMembersRequest {}).await.is_err(),
+        Ok(channel) => FederationClient::new(channel)
+            .list_members(ListMembersRequest {})
+            .await
+            .is_err(),
         Err(_) => true,
     };
     assert!(refused, "cloud-b's certificate still opens the root's API");
