@@ -170,7 +170,7 @@ impl Remote {
         } else {
             format!("{}: {message}", code_words(status.code()))
         };
-        match self.status_hint(method, status.code(), &text) {
+        match self.status_hint(method, status.code()) {
             Some(hint) => hinted(text, hint),
             None => anyhow::anyhow!(text),
         }
@@ -196,10 +196,8 @@ impl Remote {
         )
     }
 
-    fn status_hint(&self, method: &str, code: Code, text: &str) -> Option<String> {
-        if let Some(hint) = self.tls_hint(text) {
-            return Some(hint);
-        }
+    /// The next step after a status the server sent.
+    fn status_hint(&self, method: &str, code: Code) -> Option<String> {
         let root_only = matches!(method, "CreateJoinToken" | "Revoke");
         Some(match code {
             Code::PermissionDenied if root_only && !self.root_context => {

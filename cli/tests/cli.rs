@@ -307,6 +307,12 @@ enroll_endpoint = "{enroll}"
 ca = "{ca}"
 cert = "{r_cert}"
 key = "{r_key}"
+[contexts.foreign-cert]
+endpoint = "{broker}"
+server = "spiffe://intercloud.lab/cloud/cloud-a"
+ca = "{ca}"
+cert = "{x_cert}"
+key = "{x_key}"
 [contexts.wrong-server]
 endpoint = "{broker}"
 server = "spiffe://intercloud.lab/cloud/cloud-b"
@@ -322,6 +328,8 @@ key = "{a_key}"
             a_key = p("operator-cloud-a.key"),
             r_cert = p("operator-root.crt"),
             r_key = p("operator-root.key"),
+            x_cert = p("bad/other-ca.crt"),
+            x_key = p("bad/other-ca.key"),
         );
         let path = dir.join("intercloudctl.toml");
         std::fs::write(&path, text).expect("write config");
@@ -608,7 +616,7 @@ async fn failures_are_one_line_with_a_next_step() {
     assert!(
         unknown
             .one_line_error()
-            .ends_with("— known contexts: cloud-a, no-root, root, wrong-server"),
+            .ends_with("— known contexts: cloud-a, foreign-cert, no-root, root, wrong-server"),
         "{}",
         unknown.stderr
     );
@@ -620,6 +628,36 @@ async fn failures_are_one_line_with_a_next_step() {
         "{line}"
     );
     assert!(line.contains("— the server did not prove"), "{line}");
+
+    // The server refuses a certificate from another CA; depending on timing
+    // the client sees the alert or just a closed connection.
+    let foreign = run(&config, &["--context", "foreign-cert", "status"]).await;
+    let line = foreign.one_line_error();
+    assert!(
+        line.contains("operator certificate of context \"foreign-cert\"")
+            || line.contains("check cert and key of context \"foreign-cert\""),
+        "{line}"
+    );
+
+    // A server that never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_addr = silent.local_addr().expect("addr").to_string();
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace(&lab.root.to_string(), &silent_addr);
+    let slow_config = dir.path().join("slow.toml");
+    std::fs::write(&slow_config, text).expect("write");
+    let slow = run(
+        &slow_config,
+        &["--context", "root", "--timeout", "1", "members"],
+    )
+    .await;
+    assert_eq!(
+        slow.one_line_error(),
+        format!(
+            "error: no answer from {silent_addr} within 1s — raise --timeout or check `scripts/lab status`"
+        )
+    );
 
     // A closed port.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -644,67 +682,6 @@ async fn failures_are_one_line_with_a_next_step() {
 
     let contexts = run(&config, &["contexts", "--output", "json"]).await.json();
     assert_eq!(contexts["current_context"], "cloud-a");
-    assert_eq!(contexts["contexts"][2]["kind"], "root");
-}
-
-#[tokio::test]
-async fn zz_show() {
-    let lab = Lab::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = lab.config(dir.path());
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    let pki = pki();
-    text.push_str(&format!("[contexts.bad-cert]\nendpoint = \"{}\"\nserver = \"spiffe://intercloud.lab/cloud/cloud-a\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n", lab.broker, pki.join("ca.crt").display(), pki.join("bad/other-ca.crt").display(), pki.join("bad/other-ca.key").display()));
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    text.push_str(&format!("[contexts.silent]\nendpoint = \"{}\"\nserver = \"spiffe://intercloud.lab/cloud/cloud-a\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n", silent.local_addr().unwrap(), pki.join("ca.crt").display(), pki.join("bad/other-ca.crt").display(), pki.join("bad/other-ca.key").display()));
-    std::fs::write(&config, text).unwrap();
-    for args in [
-        vec!["--context", "bad-cert", "status"],
-        vec!["--context", "silent", "--timeout", "2", "status"],
-        vec![
-            "--context",
-            "root",
-            "enroll",
-            "--cloud",
-            "cloud-e",
-            "--token",
-            "x",
-            "--out",
-            "/tmp/enr-test2",
-            "--root-enroll",
-            "127.0.0.1:1",
-        ],
-        vec!["status"],
-        vec!["status", "-o", "json"],
-        vec!["--context", "root", "status"],
-        vec!["--context", "root", "status", "-o", "json"],
-        vec!["members"],
-        vec!["members", "-o", "json"],
-        vec!["member", "cloud-a"],
-        vec!["--context", "root", "token", "create", "cloud-d"],
-        vec!["--context", "root", "revoke", "cloud-b", "--reason", "gone"],
-        vec!["revocations"],
-        vec!["contexts"],
-        vec!["--context", "wrong-server", "status"],
-        vec!["token", "create", "Bad_Id"],
-        vec![
-            "enroll",
-            "--cloud",
-            "cloud-d",
-            "--token",
-            "secret-token",
-            "--out",
-            "/tmp/enr-test",
-        ],
-    ] {
-        let r = run(&config, &args).await;
-        let _ = &r;
-        println!(
-            "$ intercloudctl {}\n{}{}[exit {}]\n",
-            args.join(" "),
-            r.stdout,
-            r.stderr,
-            r.code
-        );
-    }
+    assert_eq!(contexts["contexts"][3]["name"], "root");
+    assert_eq!(contexts["contexts"][3]["kind"], "root");
 }

@@ -136,8 +136,8 @@ async fn brokers_renew_their_certificate_without_restarting() {
         ],
     );
     let token = json(&out)["token"].as_str().expect("token").to_owned();
-    // Renew at 88% of a 70 s + 60 s (backdated) lifetime: ~115 s after issue
-    // would be too slow; 0.5 of 130 s is 65 s; use 0.47 → about 1 s after start.
+    // An issued certificate is backdated 60 s, so it lives 130 s; renewing
+    // at 47% of that falls about one second after it was issued.
     let broker = TestBroker::start(
         dir.path(),
         "cloud-b",

@@ -5,4 +5,5 @@
 mod config;
 mod enrolment;
 mod lifecycle;
+mod probes;
 mod tls;
