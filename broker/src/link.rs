@@ -194,12 +194,17 @@ impl Link {
     }
 
     fn failed(&self, status: &Status) {
-        let revoked =
-            status.code() == Code::PermissionDenied && status.message().contains("revoked");
-        let message = if status.message().is_empty() {
+        let chain = intercloud_trust::connect::error_chain(status);
+        // The root says so per request (PERMISSION_DENIED "… is revoked"), or,
+        // on a new connection, its TLS layer answers with a
+        // certificate_revoked alert.
+        let revoked = (status.code() == Code::PermissionDenied
+            && status.message().contains("revoked"))
+            || chain.contains("CertificateRevoked");
+        let message = if chain.is_empty() {
             format!("{:?}", status.code())
         } else {
-            status.message().to_owned()
+            chain
         };
         let transition = self.core.link(|l| {
             if revoked {

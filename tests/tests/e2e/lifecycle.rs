@@ -221,7 +221,7 @@ async fn brokers_ride_out_a_root_restart_and_membership_survives() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revoked_cloud_is_refused_from_then_on() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let root = TestRoot::start(dir.path(), &RootOptions::default());
+    let mut root = TestRoot::start(dir.path(), &RootOptions::default());
     let broker = TestBroker::start(dir.path(), "cloud-b", &root, &BrokerIdentity::DevCert, "");
     wait_for_state(
         &broker,
@@ -266,6 +266,22 @@ async fn a_revoked_cloud_is_refused_from_then_on() {
     };
     assert!(refused, "cloud-b's certificate still opens the root's API");
     assert!(root.daemon.log_text().to_lowercase().contains("revoked"));
+    // After a root restart every connection is new: the broker is refused at
+    // the TLS layer and still knows it is revoked, not merely cut off.
+    root.restart_after_kill(dir.path());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = wait_for_state(
+        &broker,
+        "cloud-b",
+        FederationState::Revoked,
+        Duration::from_secs(15),
+    )
+    .await;
+    assert!(
+        after.last_error.contains("CertificateRevoked"),
+        "{}",
+        after.last_error
+    );
     // cloud-b's operator is refused too, and cloud-b cannot be re-admitted.
     let (code, _, err) = intercloudctl(&cli, &["--context", "cloud-b", "members"]);
     assert_ne!(code, 0);
