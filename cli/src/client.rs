@@ -207,7 +207,7 @@ impl Remote {
                 format!("the operator certificate of {} is not allowed to call {method}", self.context_name())
             }
             Code::Unauthenticated if self.role == Role::Enrollment => {
-                "the token is unknown, expired or used: ask a root operator for a new one (`intercloudctl --context root token create CLOUD`)".to_owned()
+                "ask a root operator for a new token (`intercloudctl --context root token create CLOUD`)".to_owned()
             }
             Code::Unauthenticated => {
                 format!("check cert and key of {}", self.context_name())

@@ -132,6 +132,11 @@ impl CrlPublisher {
         &self.ca
     }
 
+    /// Entries carried over from imported CRLs.
+    pub fn imported(&self) -> &[RevokedSerial] {
+        &self.imported
+    }
+
     /// How long a CRL is valid.
     pub fn validity(&self) -> Duration {
         self.validity

@@ -224,10 +224,21 @@ impl Federation for FederationApi {
         request: Request<ListRevocationsRequest>,
     ) -> Result<Response<ListRevocationsResponse>, Status> {
         self.admitted(&request).await?;
-        let revocations = self
+        let imported = self
             .core
+            .publisher
+            .imported()
+            .iter()
+            .map(|r| RevocationMsg {
+                serial: r.serial.clone(),
+                cloud_id: String::new(),
+                reason: "imported CRL (tls.import_crls)".to_owned(),
+                revoked_at: Some(timestamp(r.revoked_at)),
+            });
+        let mut revocations: Vec<RevocationMsg> = imported.collect();
+        self.core
             .store
-            .read(|s| s.revocations.iter().map(revocation_message).collect())
+            .read(|s| revocations.extend(s.revocations.iter().map(revocation_message)))
             .await;
         Ok(Response::new(ListRevocationsResponse {
             revocations,

@@ -23,7 +23,7 @@ pub enum FederationError {
     #[error("join token expired at {0}")]
     TokenExpired(String),
     /// The token was already redeemed.
-    #[error("join token was already used at {0}; ask the root operator for a new one")]
+    #[error("join token was already used at {0}")]
     TokenUsed(String),
     /// The token was issued for another cloud.
     #[error("join token is for {token_cloud}, not for {requested}")]

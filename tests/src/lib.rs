@@ -134,6 +134,28 @@ impl Daemon {
         None
     }
 
+    /// Freezes the process (SIGSTOP): the kernel still accepts connections
+    /// on its ports, but nothing answers. See [`Self::resume`].
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused process run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .arg(signal)
+                .arg(child.id().to_string())
+                .status()
+                .expect("run kill");
+            assert!(status.success(), "kill {signal} {} failed", child.id());
+        }
+    }
+
     /// Stops the process with SIGTERM and waits for its exit status.
     pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
@@ -293,6 +315,9 @@ pub enum BrokerIdentity {
     DevCert,
     /// Enrol with this join token.
     Token(String),
+    /// Neither: the identity is already in `<data_dir>/identity/` (written
+    /// by `intercloudctl enroll`, say), which the broker loads first.
+    OnDisk,
 }
 
 /// A running broker.
@@ -327,6 +352,7 @@ impl TestBroker {
                 String::new(),
             ),
             BrokerIdentity::Token(t) => (String::new(), format!("[enrollment]\ntoken = \"{t}\"\n")),
+            BrokerIdentity::OnDisk => (String::new(), String::new()),
         };
         let text = format!(
             "cloud_id = \"{cloud}\"\nfederation = \"{FEDERATION}\"\ndata_dir = {}\n[listen]\napi = \"127.0.0.1:0\"\n[root]\napi = \"{}\"\nenroll = \"{}\"\n[tls]\nca_bundle = {}\ncrl_files = [{}]\n{tls_extra}{enrollment}[timers]\nheartbeat_seconds = 1\ncrl_refresh_seconds = 1\nbackoff_initial_ms = 100\nbackoff_max_ms = 500\nroot_call_timeout_ms = 2000\n{extra}",
@@ -444,8 +470,37 @@ pub fn intercloudctl(config: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// Writes a contexts file for the CLI with contexts `root` and one per broker.
-pub fn write_cli_config(dir: &Path, root: &TestRoot, brokers: &[(&str, &TestBroker)]) -> PathBuf {
+/// A broker context of a contexts file written by [`write_cli_contexts`].
+#[derive(Debug, Clone)]
+pub struct CliContext {
+    /// The context's name.
+    pub name: String,
+    /// The broker's address.
+    pub endpoint: String,
+    /// The cloud whose broker identity the server must prove.
+    pub server_cloud: String,
+    /// The cloud whose operator certificate (`operator-<cloud>.crt`) the context presents.
+    pub operator_cloud: String,
+    /// Whether the context names the root's API as `root_endpoint`.
+    pub root_endpoint: bool,
+}
+
+impl CliContext {
+    /// Context `cloud` for `broker`, as `cloud`'s operator, with a `root_endpoint`.
+    pub fn broker(cloud: &str, broker: &TestBroker) -> Self {
+        Self {
+            name: cloud.to_owned(),
+            endpoint: broker.api.clone(),
+            server_cloud: cloud.to_owned(),
+            operator_cloud: cloud.to_owned(),
+            root_endpoint: true,
+        }
+    }
+}
+
+/// Writes `<dir>/intercloudctl.toml` with the context `root` (the current
+/// one, with the root's enrolment endpoint) and `brokers`.
+pub fn write_cli_contexts(dir: &Path, root: &TestRoot, brokers: &[CliContext]) -> PathBuf {
     let mut text = format!(
         "current_context = \"root\"\n[contexts.root]\nendpoint = \"{}\"\nserver = \"{}\"\nenroll_endpoint = \"{}\"\nca = {}\ncert = {}\nkey = {}\n",
         root.api,
@@ -455,24 +510,50 @@ pub fn write_cli_config(dir: &Path, root: &TestRoot, brokers: &[(&str, &TestBrok
         quoted(&pki("operator-root.crt")),
         quoted(&pki("operator-root.key")),
     );
-    for (cloud, broker) in brokers {
-        let operator =
-            if cloud.starts_with("cloud-") && ["cloud-a", "cloud-b", "cloud-c"].contains(cloud) {
-                (*cloud).to_owned()
-            } else {
-                "cloud-a".to_owned()
-            };
+    for context in brokers {
+        let root_endpoint = if context.root_endpoint {
+            format!("root_endpoint = \"{}\"\n", root.api)
+        } else {
+            String::new()
+        };
         text.push_str(&format!(
-            "[contexts.{cloud}]\nendpoint = \"{}\"\nserver = \"{}\"\nroot_endpoint = \"{}\"\nca = {}\ncert = {}\nkey = {}\n",
-            broker.api,
-            cloud_id(cloud),
-            root.api,
+            "[contexts.{}]\nendpoint = \"{}\"\nserver = \"{}\"\n{root_endpoint}ca = {}\ncert = {}\nkey = {}\n",
+            context.name,
+            context.endpoint,
+            cloud_id(&context.server_cloud),
             quoted(&pki("ca.crt")),
-            quoted(&pki(&format!("operator-{operator}.crt"))),
-            quoted(&pki(&format!("operator-{operator}.key"))),
+            quoted(&pki(&format!("operator-{}.crt", context.operator_cloud))),
+            quoted(&pki(&format!("operator-{}.key", context.operator_cloud))),
         ));
     }
     let path = dir.join("intercloudctl.toml");
     std::fs::write(&path, text).expect("write cli config");
     path
+}
+
+/// Writes a contexts file for the CLI with contexts `root` and one per
+/// broker; a cloud without an operator certificate in the dev PKI (only
+/// cloud-a, cloud-b and cloud-c have one) gets cloud-a's.
+pub fn write_cli_config(dir: &Path, root: &TestRoot, brokers: &[(&str, &TestBroker)]) -> PathBuf {
+    let contexts: Vec<CliContext> = brokers
+        .iter()
+        .map(|(cloud, broker)| {
+            let mut context = CliContext::broker(cloud, broker);
+            if !["cloud-a", "cloud-b", "cloud-c"].contains(cloud) {
+                context.operator_cloud = "cloud-a".to_owned();
+            }
+            context
+        })
+        .collect();
+    write_cli_contexts(dir, root, &contexts)
+}
+
+/// What a PEM certificate file holds (its first certificate).
+pub fn cert_info(path: &Path) -> intercloud_trust::cert::CertInfo {
+    let pem = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let der = intercloud_trust::pem::certificates_from_pem(&pem)
+        .and_then(|certs| certs.into_iter().next())
+        .unwrap_or_else(|| panic!("no certificate in {}", path.display()));
+    intercloud_trust::cert::CertInfo::from_der(&der)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

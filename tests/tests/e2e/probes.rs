@@ -146,3 +146,30 @@ async fn the_root_serves_a_signed_crl_carrying_imported_entries() {
     assert_eq!(listed, [serial], "the imported dev CRL entry is carried on");
     assert!(crl.crl_number > 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revocations_include_imported_crl_entries() {
+    use intercloud_proto::v1::ListRevocationsRequest;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = TestRoot::start(dir.path(), &RootOptions::default());
+    let channel = connect(
+        &root.api,
+        client_tls(&root_id(), Some(("operator-root.crt", "operator-root.key"))),
+    )
+    .await
+    .expect("connect");
+    let listed = FederationClient::new(channel)
+        .list_revocations(ListRevocationsRequest {})
+        .await
+        .expect("revocations")
+        .into_inner()
+        .revocations;
+    let fixture = intercloud_tests::cert_info(&intercloud_tests::pki("bad/revoked.crt"));
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].serial, fixture.serial);
+    assert!(
+        listed[0].reason.contains("imported"),
+        "{:?}",
+        listed[0].reason
+    );
+}
