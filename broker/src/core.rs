@@ -123,6 +123,13 @@ impl BrokerCore {
         Ok(())
     }
 
+    /// Whether the CRL in force lists this broker's own certificate.
+    pub fn own_certificate_revoked(&self) -> bool {
+        self.anchors
+            .load()
+            .lists_serial(&self.identity.load().info.serial)
+    }
+
     /// Reads or changes the link state.
     pub fn link<T>(&self, f: impl FnOnce(&mut LinkState) -> T) -> T {
         f(&mut self.link.lock().unwrap_or_else(PoisonError::into_inner))

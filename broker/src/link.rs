@@ -50,6 +50,15 @@ pub async fn run(
         Duration::from_millis(timers.backoff_max_ms),
     );
     let mut heartbeat = Duration::from_secs(timers.heartbeat_seconds);
+    if link.core.own_certificate_revoked() {
+        let serial = link.core.identity().info.serial.clone();
+        link.core.link(|l| {
+            l.on_revoked(format!(
+                "certificate {serial} is listed in the federation CRL"
+            ))
+        });
+        error!(%serial, "this broker's certificate is revoked; the root will refuse it");
+    }
     tokio::pin!(stopped);
     loop {
         let delay = match link.round().await {
@@ -61,7 +70,11 @@ pub async fn run(
                 heartbeat
             }
             Err(status) => {
-                link.failed(&status);
+                if link.failed(&status) == Phase::Revoked {
+                    // Learn the CRL that says so, so that a restart knows too.
+                    let mut client = link.client.clone();
+                    let _ = link.refresh_crl(&mut client).await;
+                }
                 backoff.next_delay()
             }
         };
@@ -142,7 +155,19 @@ impl Link {
         let anchors = TrustAnchors::from_pem(self.core.identity().bundle_pem.as_bytes())
             .or_else(|_| TrustAnchors::load(&self.core.config.tls.ca_bundle));
         match anchors.and_then(|a| self.core.replace_anchors(a.with_crls(crls))) {
-            Ok(()) => tracing::debug!(crl_number = crl.crl_number, "CRL refreshed"),
+            Ok(()) => {
+                tracing::debug!(crl_number = crl.crl_number, "CRL refreshed");
+                let cache = crate::server::crl_cache(&self.core.config);
+                if std::fs::read_to_string(&cache).ok().as_deref() != Some(crl.crl_pem.as_str())
+                    && let Err(e) = intercloud_trust::files::write_atomically(
+                        &cache,
+                        crl.crl_pem.as_bytes(),
+                        0o644,
+                    )
+                {
+                    warn!(error = %e, path = %cache.display(), "cannot cache the CRL");
+                }
+            }
             Err(e) => warn!(error = %e, "cannot apply the root's CRL; keeping the previous one"),
         }
         Ok(())
@@ -193,14 +218,16 @@ impl Link {
         Ok(())
     }
 
-    fn failed(&self, status: &Status) {
+    /// Records a failed round; returns the phase it leads to.
+    fn failed(&self, status: &Status) -> Phase {
         let chain = intercloud_trust::connect::error_chain(status);
         // The root says so per request (PERMISSION_DENIED "… is revoked"), or,
         // on a new connection, its TLS layer answers with a
         // certificate_revoked alert.
         let revoked = (status.code() == Code::PermissionDenied
             && status.message().contains("revoked"))
-            || chain.contains("CertificateRevoked");
+            || chain.contains("CertificateRevoked")
+            || self.core.own_certificate_revoked();
         let message = if chain.is_empty() {
             format!("{:?}", status.code())
         } else {
@@ -213,14 +240,15 @@ impl Link {
                 l.on_root_unreachable(message.clone())
             }
         });
+        let phase = self.core.link(|l| l.phase);
         if let Transition::From(before) = transition {
-            let now = self.core.link(|l| l.phase);
-            match now {
+            match phase {
                 Phase::Revoked => error!(error = %message, "the root says this cloud is revoked"),
                 _ => {
                     warn!(root = %self.core.config.root.api, was = before.words(), error = %message, "root unreachable; retrying with backoff")
                 }
             }
         }
+        phase
     }
 }

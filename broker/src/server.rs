@@ -32,10 +32,24 @@ pub enum StartError {
     Other(String),
 }
 
-/// Loads the trust anchors: the CA bundle and the configured CRLs.
+/// Where the broker keeps the root's CRL as last fetched.
+pub fn crl_cache(config: &BrokerConfig) -> std::path::PathBuf {
+    config.data_dir.join("crl.pem")
+}
+
+/// Loads the trust anchors: the CA bundle and the cached root CRL, or else
+/// the configured CRLs.
 pub fn trust_anchors(config: &BrokerConfig) -> Result<TrustAnchors, StartError> {
     let anchors = TrustAnchors::load(&config.tls.ca_bundle)
         .map_err(|e| StartError::Other(format!("tls.ca_bundle: {e}")))?;
+    // The root's CRL as last fetched is the most complete; until there is
+    // one, the configured CRLs apply.
+    let cached = crl_cache(config);
+    if cached.is_file()
+        && let Ok(crls) = intercloud_trust::pem::crls(&cached)
+    {
+        return Ok(anchors.with_crls(crls));
+    }
     let mut crls = Vec::new();
     for path in &config.tls.crl_files {
         crls.extend(
@@ -105,11 +119,13 @@ pub async fn serve(
     };
     let (health, health_service) = intercloud_daemon::grpc::health();
     health.set_serving::<BrokerServer<BrokerApi>>().await;
-    let reflection =
-        intercloud_daemon::grpc::reflection().map_err(|e| StartError::Other(e.to_string()))?;
+    let (reflection, reflection_alpha) =
+        intercloud_daemon::grpc::reflection(&["intercloud.v1.Broker"])
+            .map_err(|e| StartError::Other(e.to_string()))?;
     let api = Server::builder()
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_alpha)
         .add_service(BrokerServer::new(BrokerApi::new(core.clone())))
         .serve_with_incoming_shutdown(
             intercloud_trust::serve::incoming(listener, core.server_config(), "operator-api"),

@@ -64,7 +64,7 @@ pub fn federation_state_word(raw: i32) -> String {
     word.to_owned()
 }
 
-/// The word for a member's `MemberState`: `enrolled`, `active`, `revoked`
+/// The word for a member's `MemberState`: `enrolled`, `active`, `inactive`, `revoked`
 /// (`unspecified` for 0, `unknown-<n>` for a value newer than this CLI).
 pub fn member_state_word(raw: i32) -> String {
     let word = match MemberState::try_from(raw) {
@@ -72,6 +72,7 @@ pub fn member_state_word(raw: i32) -> String {
         Ok(MemberState::Enrolled) => "enrolled",
         Ok(MemberState::Active) => "active",
         Ok(MemberState::Revoked) => "revoked",
+        Ok(MemberState::Inactive) => "inactive",
         Err(_) => return format!("unknown-{raw}"),
     };
     word.to_owned()

@@ -6,17 +6,33 @@ use intercloud_proto::Timestamp;
 use time::OffsetDateTime;
 use tonic_health::server::HealthReporter;
 
-/// The reflection service for `intercloud.v1` and `grpc.health.v1`.
-pub fn reflection() -> Result<
-    tonic_reflection::server::v1::ServerReflectionServer<
-        impl tonic_reflection::server::v1::ServerReflection,
-    >,
+/// The reflection services (v1 and v1alpha, for older grpcurl and clients)
+/// listing `services` (full names, e.g. `intercloud.v1.Federation`) plus
+/// `grpc.health.v1.Health` and reflection itself.
+pub fn reflection(
+    services: &[&str],
+) -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection + use<>,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection + use<>,
+        >,
+    ),
     tonic_reflection::server::Error,
 > {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(intercloud_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
+    let builder = || {
+        let mut b = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(intercloud_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health");
+        for name in services {
+            b = b.with_service_name(*name);
+        }
+        b
+    };
+    Ok((builder().build_v1()?, builder().build_v1alpha()?))
 }
 
 /// A health reporter and its service; callers mark their services serving.

@@ -50,6 +50,9 @@ impl FederationApi {
     }
 }
 
+/// Heartbeat intervals of silence after which an active member is reported inactive.
+const SILENT_HEARTBEATS: u32 = 3;
+
 fn member_message(core: &RootCore, m: &Member) -> MemberMsg {
     let current = m.current_certificate();
     MemberMsg {
@@ -57,6 +60,11 @@ fn member_message(core: &RootCore, m: &Member) -> MemberMsg {
         spiffe_id: SpiffeId::cloud(&core.federation, &m.cloud).to_string(),
         state: match m.state {
             MemberState::Enrolled => MemberStateMsg::Enrolled,
+            MemberState::Active
+                if m.is_silent(now(), core.heartbeat_interval * SILENT_HEARTBEATS) =>
+            {
+                MemberStateMsg::Inactive
+            }
             MemberState::Active => MemberStateMsg::Active,
             MemberState::Revoked => MemberStateMsg::Revoked,
         } as i32,
@@ -250,7 +258,8 @@ impl Federation for FederationApi {
         &self,
         request: Request<GetCrlRequest>,
     ) -> Result<Response<GetCrlResponse>, Status> {
-        self.admitted(&request).await?;
+        // The CRL is public: a revoked caller may learn that it is revoked.
+        authz::caller(&request)?;
         let crl = self.core.publisher.current();
         Ok(Response::new(GetCrlResponse {
             crl_pem: crl.pem.clone(),

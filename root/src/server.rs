@@ -150,12 +150,17 @@ impl Root {
         health
             .set_serving::<EnrollmentServer<EnrollmentApi>>()
             .await;
-        let reflection =
-            || intercloud_daemon::grpc::reflection().map_err(|e| StartError::Serve(e.to_string()));
+        let reflection = |service: &str| {
+            intercloud_daemon::grpc::reflection(&[service])
+                .map_err(|e| StartError::Serve(e.to_string()))
+        };
+        let (api_reflection, api_reflection_alpha) = reflection("intercloud.v1.Federation")?;
+        let (enroll_reflection, enroll_reflection_alpha) = reflection("intercloud.v1.Enrollment")?;
 
         let api = Server::builder()
             .add_service(health_service.clone())
-            .add_service(reflection()?)
+            .add_service(api_reflection)
+            .add_service(api_reflection_alpha)
             .add_service(FederationServer::new(FederationApi::new(self.core.clone())))
             .serve_with_incoming_shutdown(
                 intercloud_trust::serve::incoming(
@@ -167,7 +172,8 @@ impl Root {
             );
         let enroll = Server::builder()
             .add_service(health_service)
-            .add_service(reflection()?)
+            .add_service(enroll_reflection)
+            .add_service(enroll_reflection_alpha)
             .add_service(EnrollmentServer::new(EnrollmentApi::new(self.core.clone())))
             .serve_with_incoming_shutdown(
                 intercloud_trust::serve::incoming(

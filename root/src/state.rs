@@ -93,6 +93,11 @@ pub struct Member {
 }
 
 impl Member {
+    /// Whether the member has not been heard from for longer than `silence`.
+    pub fn is_silent(&self, now: OffsetDateTime, silence: Duration) -> bool {
+        self.last_seen.is_none_or(|seen| now - seen > silence)
+    }
+
     /// The newest certificate known.
     pub fn current_certificate(&self) -> Option<&KnownCert> {
         self.certificates.last()
@@ -459,6 +464,17 @@ mod tests {
             s.revoke(&id("cloud-x"), "?", t0()).map(|_| ()),
             Err(FederationError::UnknownMember(id("cloud-x")))
         );
+    }
+
+    #[test]
+    fn members_fall_silent_after_the_given_time() {
+        let mut s = FederationState::default();
+        let m = s
+            .register(&id("cloud-a"), cert("0a"), "e", "v", t0())
+            .expect("register")
+            .clone();
+        assert!(!m.is_silent(t0() + Duration::from_secs(15), Duration::from_secs(15)));
+        assert!(m.is_silent(t0() + Duration::from_secs(16), Duration::from_secs(15)));
     }
 
     #[test]

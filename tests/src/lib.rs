@@ -363,6 +363,8 @@ impl TestBroker {
             quoted(&pki("crl.pem")),
         );
         std::fs::write(&config, text).expect("write broker config");
+        // A restarted broker must not be mistaken for its predecessor.
+        let _ = std::fs::remove_file(data_dir.join("endpoints.json"));
         let daemon = Daemon::spawn(
             "intercloud-broker",
             &config,

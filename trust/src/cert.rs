@@ -74,6 +74,19 @@ pub fn spiffe_id_of(cert: &X509Certificate<'_>) -> Result<SpiffeId, CertError> {
     }
 }
 
+/// Serials (hex) listed by a DER CRL; empty if it does not parse. The
+/// signature is not checked here: webpki checks it where the CRL is used.
+pub fn crl_serials(der: &[u8]) -> Vec<String> {
+    use x509_parser::revocation_list::CertificateRevocationList;
+    CertificateRevocationList::from_der(der)
+        .map(|(_, crl)| {
+            crl.iter_revoked_certificates()
+                .map(|r| serial_hex(r.raw_serial()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Lower-case hex of a serial number, leading zero bytes dropped.
 pub fn serial_hex(raw: &[u8]) -> String {
     let trimmed: &[u8] = match raw.iter().position(|b| *b != 0) {

@@ -91,6 +91,13 @@ impl TrustAnchors {
         }
     }
 
+    /// Whether a CRL in force lists the certificate with this serial (hex).
+    pub fn lists_serial(&self, serial: &str) -> bool {
+        self.crls
+            .iter()
+            .any(|der| crate::cert::crl_serials(der).iter().any(|s| s == serial))
+    }
+
     /// How many CRLs are in force.
     pub fn crl_count(&self) -> usize {
         self.crls.len()

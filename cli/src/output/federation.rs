@@ -106,6 +106,7 @@ pub struct MemberCounts {
     pub total: usize,
     pub enrolled: usize,
     pub active: usize,
+    pub inactive: usize,
     pub revoked: usize,
 }
 
@@ -139,6 +140,7 @@ impl RootStatus {
                 Ok(pb::MemberState::Enrolled) => counts.enrolled += 1,
                 Ok(pb::MemberState::Active) => counts.active += 1,
                 Ok(pb::MemberState::Revoked) => counts.revoked += 1,
+                Ok(pb::MemberState::Inactive) => counts.inactive += 1,
                 _ => {}
             }
         }
@@ -162,8 +164,8 @@ impl Render for RootStatus {
             (
                 "Members",
                 format!(
-                    "{} ({} active, {} enrolled, {} revoked)",
-                    m.total, m.active, m.enrolled, m.revoked
+                    "{} ({} active, {} inactive, {} enrolled, {} revoked)",
+                    m.total, m.active, m.inactive, m.enrolled, m.revoked
                 ),
             ),
             ("Revoked certificates", self.revocations.to_string()),
@@ -412,11 +414,11 @@ mod tests {
         assert_eq!(json["revocations"], 1);
         assert_eq!(
             json["members"],
-            serde_json::json!({"total": 4, "enrolled": 1, "active": 2, "revoked": 1})
+            serde_json::json!({"total": 4, "enrolled": 1, "active": 2, "inactive": 0, "revoked": 1})
         );
         let text = status.table(NOW);
         assert!(
-            text.contains("4 (2 active, 1 enrolled, 1 revoked)"),
+            text.contains("4 (2 active, 0 inactive, 1 enrolled, 1 revoked)"),
             "{text}"
         );
         assert!(text.contains("CRL number:            4"), "{text}");

@@ -337,7 +337,7 @@ fn root_context_lists_members_and_revokes() {
     assert_eq!(status["root_endpoint"], root.api.as_str());
     assert_eq!(
         status["members"],
-        serde_json::json!({"total": 2, "enrolled": 0, "active": 2, "revoked": 0})
+        serde_json::json!({"total": 2, "enrolled": 0, "active": 2, "inactive": 0, "revoked": 0})
     );
     let before = ctl(&config, &["-o", "json", "revocations"]).json();
     let crl_before = before["crl_number"].as_u64().expect("crl_number");
@@ -383,12 +383,13 @@ fn root_context_lists_members_and_revokes() {
     let status = ctl(&config, &["-o", "json", "status"]).json();
     assert_eq!(
         status["members"],
-        serde_json::json!({"total": 2, "enrolled": 0, "active": 1, "revoked": 1})
+        serde_json::json!({"total": 2, "enrolled": 0, "active": 1, "inactive": 0, "revoked": 1})
     );
     assert_eq!(status["crl_number"], crl_after);
     let run = ctl(&config, &["status"]);
     assert!(
-        run.text().contains("2 (1 active, 0 enrolled, 1 revoked)"),
+        run.text()
+            .contains("2 (1 active, 0 inactive, 0 enrolled, 1 revoked)"),
         "{}",
         run.stdout
     );

@@ -34,12 +34,19 @@ async fn wait_for_state(
     state: FederationState,
     timeout: Duration,
 ) -> StatusResponse {
-    eventually(&format!("{cloud} to be {state:?}"), timeout, || async {
-        status(broker, cloud)
-            .await
-            .filter(|s| s.state == state as i32)
-    })
-    .await
+    let deadline = std::time::Instant::now() + timeout;
+    let mut last = None;
+    while std::time::Instant::now() < deadline {
+        last = status(broker, cloud).await;
+        if let Some(s) = last.as_ref().filter(|s| s.state == state as i32) {
+            return s.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{cloud} not {state:?} within {timeout:?}; last status {last:?}; log:\n{}",
+        broker.daemon.log_text()
+    );
 }
 
 fn json(text: &str) -> serde_json::Value {
@@ -277,10 +284,25 @@ async fn a_revoked_cloud_is_refused_from_then_on() {
         Duration::from_secs(15),
     )
     .await;
+    assert!(!after.last_error.is_empty(), "the refusal is reported");
+    // A restarted broker knows from its cached CRL that it is revoked.
+    drop(broker);
+    let broker = TestBroker::start(dir.path(), "cloud-b", &root, &BrokerIdentity::DevCert, "");
+    let restarted = wait_for_state(
+        &broker,
+        "cloud-b",
+        FederationState::Revoked,
+        Duration::from_secs(15),
+    )
+    .await;
+    assert!(!restarted.root_reachable);
     assert!(
-        after.last_error.contains("CertificateRevoked"),
+        broker
+            .daemon
+            .log_text()
+            .contains("this broker's certificate is revoked"),
         "{}",
-        after.last_error
+        broker.daemon.log_text()
     );
     // cloud-b's operator is refused too, and cloud-b cannot be re-admitted.
     let (code, _, err) = intercloudctl(&cli, &["--context", "cloud-b", "members"]);
@@ -290,4 +312,43 @@ async fn a_revoked_cloud_is_refused_from_then_on() {
     assert_ne!(code, 0);
     assert!(err.contains("revoked"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "errors are one line: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_member_is_reported_inactive() {
+    use intercloud_proto::v1::{GetMemberRequest, MemberState};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = TestRoot::start(dir.path(), &RootOptions::default());
+    let mut broker = TestBroker::start(dir.path(), "cloud-c", &root, &BrokerIdentity::DevCert, "");
+    wait_for_state(
+        &broker,
+        "cloud-c",
+        FederationState::Federated,
+        Duration::from_secs(20),
+    )
+    .await;
+    let tls = client_tls(&root_id(), Some(("operator-root.crt", "operator-root.key")));
+    let client = FederationClient::new(connect(&root.api, tls).await.expect("connect"));
+    let state_of = |client: FederationClient<tonic::transport::Channel>| async move {
+        let mut client = client;
+        let member = client
+            .get_member(GetMemberRequest {
+                cloud_id: "cloud-c".into(),
+            })
+            .await
+            .ok()?;
+        MemberState::try_from(member.into_inner().state).ok()
+    };
+    assert_eq!(state_of(client.clone()).await, Some(MemberState::Active));
+    broker.daemon.kill();
+    // Heartbeats are 1 s in the tests; three missed ones make a member inactive.
+    eventually(
+        "cloud-c to be reported inactive",
+        Duration::from_secs(15),
+        || {
+            let client = client.clone();
+            async move { (state_of(client).await == Some(MemberState::Inactive)).then_some(()) }
+        },
+    )
+    .await;
 }
