@@ -115,6 +115,11 @@ pub fn incoming(
                     continue;
                 }
             };
+            // gRPC sends small frames; Nagle's algorithm would hold them
+            // back behind delayed ACKs (~40 ms a round trip).
+            if let Err(e) = tcp.set_nodelay(true) {
+                debug!(port, %remote, error = %e, "cannot set TCP_NODELAY");
+            }
             let acceptor = TlsAcceptor::from(config.load_full());
             let tx = tx.clone();
             tokio::spawn(async move {
