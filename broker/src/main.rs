@@ -9,9 +9,8 @@ use clap::Parser;
 use intercloud_broker::config::{BrokerConfig, ListenOverride, Overrides, TokenOverride};
 use intercloud_broker::core::BrokerCore;
 use intercloud_broker::server;
-use intercloud_daemon::EXIT_CONFIG;
 use intercloud_daemon::logging::LogFormat;
-use tracing::{error, info};
+use tracing::info;
 
 /// A cloud broker of the Intercloud federation.
 #[derive(Debug, Parser)]
@@ -50,28 +49,12 @@ fn main() -> ExitCode {
         listen: args.listen_api.map(|api| ListenOverride { api }),
         enrollment: args.join_token.map(|token| TokenOverride { token }),
     };
-    let config = match BrokerConfig::load(&args.config, &overrides) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("intercloud-broker: error: {e}");
-            return ExitCode::from(EXIT_CONFIG as u8);
-        }
-    };
-    intercloud_daemon::logging::init(config.log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            error!(error = %e, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            error!("{e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    intercloud_daemon::run_daemon(
+        "intercloud-broker",
+        BrokerConfig::load(&args.config, &overrides),
+        |c| c.log_format,
+        run,
+    )
 }
 
 async fn run(config: BrokerConfig) -> anyhow::Result<()> {

@@ -5,11 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use intercloud_daemon::EXIT_CONFIG;
 use intercloud_daemon::logging::LogFormat;
 use intercloud_root::config::{ListenOverrides, Overrides, RootConfig};
 use intercloud_root::server::{Listeners, Root};
-use tracing::{error, info};
+use tracing::info;
 
 /// The Intercloud Root: federation CA, enrolment, membership and revocation.
 #[derive(Debug, Parser)]
@@ -50,28 +49,12 @@ fn main() -> ExitCode {
             enroll: args.listen_enroll,
         },
     };
-    let config = match RootConfig::load(&args.config, &overrides) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("intercloud-root: error: {e}");
-            return ExitCode::from(EXIT_CONFIG as u8);
-        }
-    };
-    intercloud_daemon::logging::init(config.log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            error!(error = %e, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            error!("{e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    intercloud_daemon::run_daemon(
+        "intercloud-root",
+        RootConfig::load(&args.config, &overrides),
+        |c| c.log_format,
+        run,
+    )
 }
 
 async fn run(config: RootConfig) -> anyhow::Result<()> {
