@@ -4,7 +4,15 @@ use std::sync::Arc;
 
 use intercloud_daemon::grpc::{timestamp, timestamp_opt};
 use intercloud_proto::v1::broker_server::Broker;
-use intercloud_proto::v1::{FederationState, StatusRequest, StatusResponse};
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt as _};
+use intercloud_proto::v1::{
+    FederationState, ListPeersRequest, ListPeersResponse, NegotiateRequest, NegotiateResponse,
+    PeerEvent, StatusRequest, StatusResponse, WatchPeersRequest, peer_event,
+};
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tonic::{Request, Response, Status};
 
 use crate::core::BrokerCore;
@@ -58,6 +66,96 @@ impl Broker for BrokerApi {
             broker_version: env!("CARGO_PKG_VERSION").to_owned(),
             federation_members: link.members,
             started_at: Some(timestamp(core.started_at)),
+            presence_connected: core.peers.connected(),
+            peers_online: u32::try_from(core.peers.peers().iter().filter(|p| p.online).count())
+                .unwrap_or(u32::MAX),
+            readiness: Some(core.peers.own().0),
+            free: Some(core.peers.own().1),
         }))
     }
+
+    async fn list_peers(
+        &self,
+        _request: Request<ListPeersRequest>,
+    ) -> Result<Response<ListPeersResponse>, Status> {
+        let view = &self.core.peers;
+        if !view.configured() {
+            return Err(presence_not_configured());
+        }
+        Ok(Response::new(ListPeersResponse {
+            peers: view.peers(),
+            presence_connected: view.connected(),
+            lease_seconds: u32::try_from(view.lease().as_secs()).unwrap_or(u32::MAX),
+        }))
+    }
+
+    type WatchPeersStream = Pin<Box<dyn Stream<Item = Result<PeerEvent, Status>> + Send>>;
+
+    async fn watch_peers(
+        &self,
+        request: Request<WatchPeersRequest>,
+    ) -> Result<Response<Self::WatchPeersStream>, Status> {
+        let view = &self.core.peers;
+        if !view.configured() {
+            return Err(presence_not_configured());
+        }
+        // Subscribe before the snapshot so that no event falls in between.
+        let events = BroadcastStream::new(view.subscribe()).map(|item| match item {
+            Ok(event) => Ok(event),
+            Err(BroadcastStreamRecvError::Lagged(n)) => Err(Status::data_loss(format!(
+                "this watcher fell {n} events behind; call ListPeers and watch again"
+            ))),
+        });
+        let now = Some(timestamp(time::OffsetDateTime::now_utc()));
+        let current: Vec<Result<PeerEvent, Status>> = if request.get_ref().include_current {
+            view.peers()
+                .into_iter()
+                .filter(|p| p.online)
+                .map(|peer| {
+                    Ok(PeerEvent {
+                        kind: peer_event::Kind::Joined as i32,
+                        peer: Some(peer),
+                        reason: String::new(),
+                        at: now,
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Response::new(Box::pin(
+            tokio_stream::iter(current).chain(events),
+        )))
+    }
+
+    async fn negotiate(
+        &self,
+        request: Request<NegotiateRequest>,
+    ) -> Result<Response<NegotiateResponse>, Status> {
+        let view = &self.core.peers;
+        if !view.configured() {
+            return Err(presence_not_configured());
+        }
+        let request = request.into_inner();
+        intercloud_trust::CloudId::new(&request.cloud_id)
+            .map_err(|e| Status::invalid_argument(format!("cloud_id: {e}")))?;
+        let negotiator = view
+            .negotiator()
+            .ok_or_else(|| Status::unavailable("the XMPP driver is not running"))?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        negotiator
+            .send(crate::peers::NegotiateCommand { request, reply })
+            .await
+            .map_err(|_| Status::unavailable("the XMPP driver stopped"))?;
+        answer
+            .await
+            .map(Response::new)
+            .map_err(|_| Status::unavailable("the XMPP driver dropped the request"))
+    }
+}
+
+fn presence_not_configured() -> Status {
+    Status::failed_precondition(
+        "presence is not configured on this broker: add an [xmpp] section to its config",
+    )
 }

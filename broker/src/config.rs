@@ -31,6 +31,12 @@ pub struct BrokerConfig {
     /// Timers.
     #[serde(default)]
     pub timers: Timers,
+    /// Presence and dialog over XMPP; without it the broker has no peers.
+    #[serde(default)]
+    pub xmpp: Option<Xmpp>,
+    /// What this cloud offers to peers.
+    #[serde(default)]
+    pub capacity: CapacityConfig,
     /// Log line format.
     #[serde(default)]
     pub log_format: LogFormat,
@@ -84,6 +90,73 @@ pub struct Enrollment {
     /// A file holding the token (first line).
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+}
+
+/// The XMPP account and room used for presence and dialog.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Xmpp {
+    /// The server's c2s address, `ip:port` (no DNS SRV lookup).
+    pub server: SocketAddr,
+    /// This broker's account, `broker@<cloud>.<federation>`.
+    pub jid: String,
+    /// Its password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A file holding the password (first line).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The federation room, `federation@conference.root.<federation>`.
+    pub room: String,
+    /// CA bundle that signs the XMPP server's certificate (default: `tls.ca_bundle`).
+    #[serde(default)]
+    pub ca_bundle: Option<PathBuf>,
+    /// A peer silent for longer than this is offline.
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u64,
+    /// How often this broker re-announces itself (must be below the lease).
+    #[serde(default = "default_announce_seconds")]
+    pub announce_seconds: u64,
+    /// Largest clock difference accepted in a peer's announcement timestamp.
+    #[serde(default = "default_max_skew_seconds")]
+    pub max_skew_seconds: u64,
+}
+
+fn default_lease_seconds() -> u64 {
+    15
+}
+
+fn default_announce_seconds() -> u64 {
+    5
+}
+
+fn default_max_skew_seconds() -> u64 {
+    30
+}
+
+/// Capacity this cloud offers, and whether its operator accepts work.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CapacityConfig {
+    /// Virtual CPUs.
+    pub vcpu: u32,
+    /// Memory in MiB.
+    pub memory_mib: u64,
+    /// Storage in GiB.
+    pub storage_gib: u64,
+    /// Whether the operator lets peers reserve capacity ("willing").
+    pub willing: bool,
+}
+
+impl Default for CapacityConfig {
+    fn default() -> Self {
+        Self {
+            vcpu: 64,
+            memory_mib: 256 * 1024,
+            storage_gib: 10_000,
+            willing: true,
+        }
+    }
 }
 
 /// Timers.
@@ -213,6 +286,9 @@ impl BrokerConfig {
                 return Err(ConfigError::bad_value(key, "must be at least 1"));
             }
         }
+        if let Some(x) = &self.xmpp {
+            x.validate(&self.cloud_id, &self.federation)?;
+        }
         if t.backoff_max_ms < t.backoff_initial_ms {
             return Err(ConfigError::bad_value(
                 "timers.backoff_max_ms",
@@ -220,6 +296,25 @@ impl BrokerConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The XMPP password, from `xmpp.password` or `xmpp.password_file`.
+    pub fn xmpp_password(&self) -> Result<Option<String>, ConfigError> {
+        let Some(x) = &self.xmpp else { return Ok(None) };
+        if let Some(p) = &x.password {
+            return Ok(Some(p.clone()));
+        }
+        match &x.password_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map(|s| s.lines().next().map(str::to_owned))
+                .map_err(|e| {
+                    ConfigError::bad_value("xmpp.password_file", format!("{}: {e}", path.display()))
+                }),
+            None => Err(ConfigError::bad_value(
+                "xmpp.password",
+                "set xmpp.password or xmpp.password_file",
+            )),
+        }
     }
 
     /// The join token, from `enrollment.token` or `enrollment.token_file`.
@@ -243,5 +338,52 @@ impl BrokerConfig {
                     )
                 }),
         }
+    }
+}
+
+impl Xmpp {
+    fn validate(&self, cloud: &CloudId, federation: &FederationDomain) -> Result<(), ConfigError> {
+        let expected_domain = format!("{cloud}.{federation}");
+        match self.jid.split_once('@') {
+            Some((local, domain))
+                if !local.is_empty() && !domain.contains('/') && domain == expected_domain => {}
+            _ => {
+                return Err(ConfigError::bad_value(
+                    "xmpp.jid",
+                    format!(
+                        "{:?} must be an account on {expected_domain}, e.g. broker@{expected_domain}",
+                        self.jid
+                    ),
+                ));
+            }
+        }
+        if !self.room.contains('@') || self.room.contains('/') {
+            return Err(ConfigError::bad_value(
+                "xmpp.room",
+                format!("{:?} is not a bare room JID", self.room),
+            ));
+        }
+        if self.password.is_none() && self.password_file.is_none() {
+            return Err(ConfigError::bad_value(
+                "xmpp.password",
+                "set xmpp.password or xmpp.password_file",
+            ));
+        }
+        if self.lease_seconds < 2 {
+            return Err(ConfigError::bad_value(
+                "xmpp.lease_seconds",
+                "must be at least 2",
+            ));
+        }
+        if self.announce_seconds == 0 || self.announce_seconds >= self.lease_seconds {
+            return Err(ConfigError::bad_value(
+                "xmpp.announce_seconds",
+                format!(
+                    "must be at least 1 and below xmpp.lease_seconds ({})",
+                    self.lease_seconds
+                ),
+            ));
+        }
+        Ok(())
     }
 }

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use crate::config::BrokerConfig;
 use crate::identity::Identity;
 use crate::link_state::LinkState;
+use crate::peers::PeerView;
 
 /// Shared broker state.
 #[derive(Debug)]
@@ -30,6 +31,8 @@ pub struct BrokerCore {
     server: Arc<ArcSwap<ServerConfig>>,
     client: Arc<ArcSwap<ClientConfig>>,
     link: Mutex<LinkState>,
+    /// Presence as the operator API shows it.
+    pub peers: PeerView,
 }
 
 /// Who may use a broker's operator API: operators of its own cloud.
@@ -78,6 +81,8 @@ impl BrokerCore {
         anchors: TrustAnchors,
     ) -> Result<Self, TlsError> {
         let (server, client) = configs(&config, &anchors, &identity)?;
+        let lease = config.xmpp.as_ref().map_or(0, |x| x.lease_seconds);
+        let peers = PeerView::new(config.xmpp.is_some(), std::time::Duration::from_secs(lease));
         Ok(Self {
             spiffe_id: SpiffeId::cloud(&config.federation, &config.cloud_id),
             started_at: OffsetDateTime::now_utc(),
@@ -87,6 +92,7 @@ impl BrokerCore {
             server: Arc::new(ArcSwap::new(server)),
             client: Arc::new(ArcSwap::new(client)),
             link: Mutex::new(LinkState::default()),
+            peers,
         })
     }
 
@@ -121,6 +127,11 @@ impl BrokerCore {
         self.server.store(server);
         self.client.store(client);
         Ok(())
+    }
+
+    /// The trust anchors (CA and CRL) in force.
+    pub fn anchors(&self) -> Arc<TrustAnchors> {
+        self.anchors.load_full()
     }
 
     /// Whether the CRL in force lists this broker's own certificate.

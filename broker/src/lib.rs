@@ -6,6 +6,8 @@
 //! - [`enrol`]: first start — join token + CSR → certificate.
 //! - [`link_state`]: the federation link as pure state (phase, backoff, renewal time).
 //! - [`link`]: the driver: register/heartbeat, CRL refresh, renewal.
+//! - [`presence`]: presence and negotiation as pure logic — signed
+//!   announcements, their verification, the peer table, offers and reservations.
 //! - [`core`]: shared state; TLS configurations swapped on renewal and CRL refresh.
 //! - [`api`]: the `Broker` gRPC service (operators of this cloud only).
 //! - [`server`]: start-up and serving.
@@ -19,4 +21,7 @@ pub mod enrol;
 pub mod identity;
 pub mod link;
 pub mod link_state;
+pub mod peers;
+pub mod presence;
 pub mod server;
+pub mod xmpp;

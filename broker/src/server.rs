@@ -131,10 +131,42 @@ pub async fn serve(
             intercloud_trust::serve::incoming(listener, core.server_config(), "operator-api"),
             stopped(stop_rx.clone()),
         );
+    let presence = match &core.config.xmpp {
+        Some(xmpp) => {
+            let password = core
+                .config
+                .xmpp_password()
+                .map_err(|e| StartError::Other(e.to_string()))?
+                .unwrap_or_default();
+            let ca_bundle = xmpp
+                .ca_bundle
+                .as_ref()
+                .unwrap_or(&core.config.tls.ca_bundle);
+            Some(
+                crate::xmpp::driver::XmppSettings::from_config(
+                    xmpp,
+                    password,
+                    ca_bundle,
+                    advertise.clone(),
+                )
+                .map_err(StartError::Other)?,
+            )
+        }
+        None => None,
+    };
+    let xmpp = {
+        let core = core.clone();
+        let stopped = stopped(stop_rx.clone());
+        async move {
+            if let Some(settings) = presence {
+                crate::xmpp::driver::run(core, settings, stopped).await;
+            }
+        }
+    };
     let store = IdentityStore::new(&core.config.data_dir);
     let link = crate::link::run(core.clone(), store, advertise, stopped(stop_rx.clone()));
     let both = async {
-        let (served, ()) = tokio::join!(api, link);
+        let (served, (), ()) = tokio::join!(api, link, xmpp);
         served.map_err(|e| StartError::Other(format!("gRPC server: {e}")))
     };
     tokio::pin!(both);

@@ -363,7 +363,7 @@ fn uri(value: &str) -> Result<SanType> {
     })?))
 }
 
-fn new_key() -> Result<KeyPair> {
+pub(crate) fn new_key() -> Result<KeyPair> {
     KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("generating a P-256 key")
 }
 
@@ -373,7 +373,7 @@ fn new_key() -> Result<KeyPair> {
 /// serial is a hash of the subject key rather than random. So the bytes are
 /// the start of the x-coordinate of a throwaway P-256 key, which rcgen draws
 /// from ring's `SystemRandom` (the operating system's CSPRNG).
-fn random_serial() -> Result<SerialNumber> {
+pub(crate) fn random_serial() -> Result<SerialNumber> {
     let throwaway = new_key()?;
     // Uncompressed point: 0x04 || x || y.
     let mut bytes: [u8; 16] = throwaway

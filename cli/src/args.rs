@@ -23,7 +23,7 @@ pub struct Cli {
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Table)]
     pub output: Format,
 
-    /// Seconds allowed for connecting and for each call
+    /// Seconds allowed for connecting and for each call (a watch then waits for events without limit)
     #[arg(
         long,
         global = true,
@@ -66,8 +66,58 @@ pub enum Command {
     Revocations,
     /// Enrol a cloud by hand: make a key, exchange a join token and a CSR for a certificate
     Enroll(EnrollArgs),
+    /// Peers this cloud's broker sees through XMPP presence (broker contexts)
+    Peers(PeersArgs),
+    /// Ask a peer cloud, through this cloud's broker, to reserve capacity
+    #[command(
+        after_help = "Exit status: 0 when the peer accepted, 3 when it declined, 1 on any error."
+    )]
+    Negotiate(NegotiateArgs),
     /// List the contexts of the config file
     Contexts,
+}
+
+/// `peers …`
+#[derive(Debug, Args)]
+pub struct PeersArgs {
+    /// Print one line per join, update and leave as they happen, until
+    /// interrupted (exit 0) or the broker ends the stream (exit 1)
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: skip the opening `joined` events for the peers online now
+    #[arg(long, requires = "watch")]
+    pub no_current: bool,
+    /// With --watch: stop after N events (exit 0)
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "watch",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub count: Option<u64>,
+}
+
+/// `negotiate …`
+#[derive(Debug, Args)]
+pub struct NegotiateArgs {
+    /// The peer to ask, e.g. cloud-b
+    pub cloud_id: String,
+    /// Virtual CPUs to reserve
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub vcpu: u32,
+    /// Memory to reserve, in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 0)]
+    pub memory_mib: u64,
+    /// Storage to reserve, in GiB
+    #[arg(long, value_name = "GIB", default_value_t = 0)]
+    pub storage_gib: u64,
+    /// How long the reservation should last
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub duration: u64,
 }
 
 /// `token …`
@@ -157,5 +207,61 @@ mod tests {
             }
         ));
         assert!(Cli::try_parse_from(["intercloudctl", "--timeout", "0", "status"]).is_err());
+    }
+
+    #[test]
+    fn watch_options_need_watch() {
+        let cli = Cli::try_parse_from([
+            "intercloudctl",
+            "peers",
+            "--watch",
+            "--no-current",
+            "--count",
+            "2",
+        ])
+        .expect("parse");
+        assert!(matches!(
+            cli.command,
+            Command::Peers(PeersArgs {
+                watch: true,
+                no_current: true,
+                count: Some(2)
+            })
+        ));
+        assert!(Cli::try_parse_from(["intercloudctl", "peers", "--count", "2"]).is_err());
+        assert!(Cli::try_parse_from(["intercloudctl", "peers", "--no-current"]).is_err());
+        assert!(
+            Cli::try_parse_from(["intercloudctl", "peers", "--watch", "--count", "0"]).is_err()
+        );
+    }
+
+    #[test]
+    fn negotiate_takes_resources_with_zero_defaults_and_a_duration() {
+        let cli = Cli::try_parse_from([
+            "intercloudctl",
+            "negotiate",
+            "cloud-b",
+            "--vcpu",
+            "4",
+            "--duration",
+            "600",
+        ])
+        .expect("parse");
+        let Command::Negotiate(args) = cli.command else {
+            panic!("not negotiate: {:?}", cli.command);
+        };
+        assert_eq!(
+            (
+                args.cloud_id.as_str(),
+                args.vcpu,
+                args.memory_mib,
+                args.storage_gib,
+                args.duration
+            ),
+            ("cloud-b", 4, 0, 0, 600)
+        );
+        assert!(
+            Cli::try_parse_from(["intercloudctl", "negotiate", "cloud-b", "--vcpu", "4"]).is_err()
+        );
     }
 }

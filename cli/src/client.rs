@@ -18,6 +18,10 @@ use tonic::{Code, Status};
 use crate::config::{Context, ContextKind};
 use crate::report::{HintExt as _, hinted};
 
+/// The broker's methods that need presence (an `[xmpp]` section); without
+/// it they fail with FAILED_PRECONDITION.
+const PRESENCE_METHODS: &[&str] = &["ListPeers", "WatchPeers", "Negotiate"];
+
 /// Which kind of server a [`Remote`] is, for the hints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -164,6 +168,18 @@ impl Remote {
             let hint = self.tls_hint(&text).unwrap_or_else(|| self.dropped_hint());
             return hinted(text, hint);
         }
+        if status.code() == Code::FailedPrecondition && PRESENCE_METHODS.contains(&method) {
+            return hinted(
+                format!(
+                    "presence is not configured on the broker at {}",
+                    self.endpoint
+                ),
+                format!(
+                    "add an [xmpp] section to the config of the broker of {}, then restart it",
+                    self.context_name()
+                ),
+            );
+        }
         let message = tidy(status.message().trim());
         let text = if message.is_empty() {
             format!("{}: {method} failed", code_words(status.code()))
@@ -174,6 +190,35 @@ impl Remote {
             Some(hint) => hinted(text, hint),
             None => anyhow::anyhow!(text),
         }
+    }
+
+    /// The error for a stream that broke after it opened. The operator
+    /// certificate was accepted by then, so a failure of the transport means
+    /// the broker went away.
+    pub fn stream_error(&self, method: &str, status: &Status) -> anyhow::Error {
+        match std::error::Error::source(status) {
+            Some(source) => hinted(
+                format!(
+                    "the broker at {} closed the {method} stream: {}",
+                    self.endpoint,
+                    tidy(&error_chain(source))
+                ),
+                Self::stream_closed_hint(),
+            ),
+            None => self.status_error(method, status),
+        }
+    }
+
+    /// The error for a stream the server ended.
+    pub fn stream_ended(&self, method: &str) -> anyhow::Error {
+        hinted(
+            format!("the broker at {} closed the {method} stream", self.endpoint),
+            Self::stream_closed_hint(),
+        )
+    }
+
+    fn stream_closed_hint() -> &'static str {
+        "it may have stopped or restarted: check `scripts/lab status`, then watch again"
     }
 
     /// A server that accepts the TLS 1.3 handshake and then finds our
@@ -218,6 +263,13 @@ impl Remote {
                 self.endpoint,
                 self.check_endpoint()
             ),
+            // Sent by the broker itself: its XMPP side, not its gRPC side, is down.
+            Code::Unavailable if PRESENCE_METHODS.contains(&method) => {
+                "check the broker's log for its XMPP connection".to_owned()
+            }
+            Code::DataLoss if method == "WatchPeers" => {
+                "watch again; `intercloudctl peers` shows the current peers".to_owned()
+            }
             Code::Unavailable => self.running_hint(),
             Code::DeadlineExceeded => "raise --timeout".to_owned(),
             _ => return None,
@@ -396,6 +448,33 @@ ca = "ca.crt"
         assert_eq!(
             error,
             "error: not found: GetMember failed — see `intercloudctl members`"
+        );
+    }
+
+    #[test]
+    fn presence_methods_without_presence_say_to_add_an_xmpp_section() {
+        let file = contexts();
+        let broker =
+            Remote::broker(&file.contexts["cloud-a"], Duration::from_secs(1)).expect("broker");
+        let status = Status::failed_precondition(
+            "presence is not configured on this broker: add an [xmpp] section to its config",
+        );
+        for method in ["ListPeers", "WatchPeers", "Negotiate"] {
+            assert_eq!(
+                line(&broker.status_error(method, &status)),
+                "error: presence is not configured on the broker at 127.0.0.1:7501 — add an [xmpp] section to the config of the broker of context \"cloud-a\", then restart it"
+            );
+        }
+        let error = line(&broker.status_error("Status", &status));
+        assert!(error.starts_with("error: failed precondition: "), "{error}");
+        let lagged = Status::data_loss("this watcher fell 3 events behind");
+        assert_eq!(
+            line(&broker.stream_error("WatchPeers", &lagged)),
+            "error: data loss: this watcher fell 3 events behind — watch again; `intercloudctl peers` shows the current peers"
+        );
+        assert_eq!(
+            line(&broker.stream_ended("WatchPeers")),
+            "error: the broker at 127.0.0.1:7501 closed the WatchPeers stream — it may have stopped or restarted: check `scripts/lab status`, then watch again"
         );
     }
 

@@ -5,11 +5,13 @@
 //! - [`config`]: the contexts file: named servers and the TLS material to reach them.
 //! - [`client`]: channels built from a context, calls with a timeout, and
 //!   gRPC failures turned into operator-facing errors.
-//! - [`commands`]: one module per command group, each returning the text to print.
+//! - [`commands`]: one module per command group, each returning the text to print
+//!   and the exit status (`peers --watch` prints events as they arrive).
 //! - [`output`]: views of the responses, rendered as tables or JSON (pure).
 //! - [`report`]: the single `error: …` line and its hint.
 //!
-//! Exit status: 0 on success, 1 on any failure (2 for command-line misuse, from clap).
+//! Exit status: 0 on success, 1 on any failure (2 for command-line misuse,
+//! from clap), 3 when a peer declined a `negotiate`.
 
 #![forbid(unsafe_code)]
 
@@ -33,13 +35,13 @@ fn main() -> ExitCode {
         .map_err(anyhow::Error::from)
         .and_then(|runtime| runtime.block_on(commands::run(cli)));
     match result {
-        Ok(text) => {
+        Ok(outcome) => {
             // A closed pipe (`| head`) is not worth an error message.
             let mut stdout = std::io::stdout().lock();
             let _ = stdout
-                .write_all(text.as_bytes())
+                .write_all(outcome.text.as_bytes())
                 .and_then(|()| stdout.flush());
-            ExitCode::SUCCESS
+            ExitCode::from(outcome.exit)
         }
         Err(error) => {
             eprintln!("{}", report::line(&error));

@@ -8,17 +8,22 @@
 //!
 //! JSON rules: keys are the proto field names (snake_case); enums are
 //! lower-case words (`"state": "federated"`); timestamps are RFC 3339 strings,
-//! or `null` when unset; strings are passed through as the server sent them.
+//! or `null` when unset, as are absent messages (`"free": null`); strings are
+//! passed through as the server sent them. A stream (`peers --watch`) prints
+//! JSON Lines: one compact object per event.
 
 mod broker;
+mod capacity;
 pub mod clock;
 mod federation;
 mod local;
+mod presence;
 pub mod table;
 
-pub use broker::BrokerStatus;
+pub use broker::{BrokerStatus, Presence};
 pub use federation::{JoinToken, Member, MemberList, Revocations, Revoked, RootStatus};
 pub use local::{ContextList, Enrolled};
+pub use presence::{PeerChange, PeerList, Reservation};
 
 use intercloud_proto::v1::{FederationState, MemberState};
 use serde::Serialize;

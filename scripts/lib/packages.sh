@@ -2,13 +2,19 @@
 # Debian packages the lab and the tests need, and how to install them.
 # Sourced by scripts/lab and scripts/test: this is the ONE list to edit.
 #
-# Later issues add the real components here (prosody, rabbitmq-server,
+# Later issues add the real components here (rabbitmq-server,
 # krb5-kdc, krb5-admin-server, qemu-utils, iproute2, nftables, ...).
+# The lab and the tests run each server as a child process with a generated
+# config; none of them needs the package's own service. (Without systemd, as
+# in our containers, none starts; on a systemd host the prosody package starts
+# its service on port 5222: `systemctl disable --now prosody`, or run the lab
+# with LAB_XMPP_PORT set to another port.)
 
 INTERCLOUD_PACKAGES=(
     openssl          # inspecting the dev PKI and issued certificates
     ca-certificates  # TLS to crates.io and package mirrors
     jq               # reading intercloudctl --output json in the scripts
+    prosody          # XMPP server: presence and dialog (lab, tests/src/prosody.rs)
 )
 
 # package_installed PKG: true when dpkg says PKG is installed.

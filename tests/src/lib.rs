@@ -7,6 +7,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod prosody;
+pub mod raw_xmpp;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;

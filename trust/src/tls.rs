@@ -102,6 +102,27 @@ impl TrustAnchors {
     pub fn crl_count(&self) -> usize {
         self.crls.len()
     }
+
+    /// Checks a federation member's end-entity certificate outside a TLS
+    /// handshake (e.g. one carried in a signed XMPP payload): it must chain
+    /// to the anchors, be valid at `now`, allow clientAuth and not be listed
+    /// by a CRL in force. Returns what the certificate says; `Err` is a
+    /// readable reason ("UnknownIssuer", "Revoked", "certificate expired: …").
+    pub fn verify_identity(&self, der: &[u8], now: UnixTime) -> Result<CertInfo, String> {
+        let verifier = WebPkiClientVerifier::builder_with_provider(self.roots.clone(), provider())
+            .with_crls(self.crls.clone())
+            .only_check_end_entity_revocation()
+            .allow_unknown_revocation_status()
+            .build()
+            .map_err(|e| e.to_string())?;
+        verifier
+            .verify_client_cert(&CertificateDer::from(der), &[], now)
+            .map_err(|e| match e {
+                rustls::Error::InvalidCertificate(reason) => reason.to_string(),
+                other => other.to_string(),
+            })?;
+        CertInfo::from_der(der).map_err(|e| e.to_string())
+    }
 }
 
 /// A certificate chain and its private key.

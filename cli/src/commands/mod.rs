@@ -1,8 +1,12 @@
-//! One module per command group; each returns the text to print on stdout.
+//! One module per command group; each returns the text to print on stdout
+//! (`peers --watch` prints as events arrive, and `negotiate` also sets the
+//! exit status).
 
 pub mod contexts;
 pub mod enroll;
 pub mod members;
+pub mod negotiate;
+pub mod peers;
 pub mod revoke;
 pub mod status;
 pub mod token;
@@ -10,6 +14,7 @@ pub mod token;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use intercloud_proto::v1::broker_client::BrokerClient;
 use intercloud_proto::v1::federation_client::FederationClient;
 use intercloud_trust::CloudId;
 use time::OffsetDateTime;
@@ -17,7 +22,7 @@ use tonic::transport::Channel;
 
 use crate::args::{Cli, Command, TokenCommand};
 use crate::client::{Remote, operator_tls};
-use crate::config::{self, ContextsFile};
+use crate::config::{self, Context, ContextsFile};
 use crate::output::{self, Format, Render};
 
 /// The global flags, resolved.
@@ -56,10 +61,29 @@ impl Globals {
     }
 }
 
-/// Runs the command and returns what to print.
-pub async fn run(cli: Cli) -> anyhow::Result<String> {
+/// Exit status of a `negotiate` that the peer declined.
+pub const EXIT_DECLINED: u8 = 3;
+
+/// What a command leaves for `main`: text for stdout and an exit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub text: String,
+    pub exit: u8,
+}
+
+impl Outcome {
+    /// `text`, exit status 0.
+    pub fn success(text: String) -> Self {
+        Self { text, exit: 0 }
+    }
+}
+
+/// Runs the command and returns what to print and how to exit.
+pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let globals = Globals::new(&cli)?;
-    match cli.command {
+    let text = match cli.command {
+        Command::Peers(args) => return peers::run(&globals, args).await,
+        Command::Negotiate(args) => return negotiate::run(&globals, args).await,
         Command::Status => status::run(&globals).await,
         Command::Members => members::list(&globals).await,
         Command::Member { cloud_id } => members::show(&globals, &cloud_id).await,
@@ -70,6 +94,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<String> {
         Command::Revocations => revoke::list(&globals).await,
         Command::Enroll(args) => enroll::run(&globals, args).await,
         Command::Contexts => contexts::run(&globals),
+    }?;
+    Ok(Outcome::success(text))
+}
+
+/// A connected client of a broker's `Broker` API.
+pub struct BrokerSession {
+    pub client: BrokerClient<Channel>,
+    pub remote: Remote,
+}
+
+impl BrokerSession {
+    /// Connects to the broker of `context`, which must be a broker context.
+    pub async fn connect(context: &Context, globals: &Globals) -> anyhow::Result<Self> {
+        let remote = Remote::broker(context, globals.timeout)?;
+        let (anchors, credentials) = operator_tls(context)?;
+        let channel = remote.connect(&anchors, Some(&credentials)).await?;
+        Ok(Self {
+            client: BrokerClient::new(channel),
+            remote,
+        })
     }
 }
 

@@ -1,12 +1,13 @@
 //! `status`: a broker's federation status, or the root's summary.
 
-use intercloud_proto::v1::broker_client::BrokerClient;
-use intercloud_proto::v1::{ListMembersRequest, ListRevocationsRequest, StatusRequest};
+use intercloud_proto::v1::{
+    ListMembersRequest, ListPeersRequest, ListRevocationsRequest, StatusRequest,
+};
+use tonic::Code;
 
-use super::{Globals, RootSession};
-use crate::client::{Remote, operator_tls};
+use super::{BrokerSession, Globals, RootSession};
 use crate::config::ContextKind;
-use crate::output::{BrokerStatus, RootStatus};
+use crate::output::{BrokerStatus, Presence, RootStatus};
 
 /// `Broker.Status` for a broker context; `ListMembers` and
 /// `ListRevocations`, summarized, for a root context.
@@ -15,13 +16,28 @@ pub async fn run(globals: &Globals) -> anyhow::Result<String> {
     let context = file.select(globals.context.as_deref())?;
     match context.kind {
         ContextKind::Broker(_) => {
-            let remote = Remote::broker(context, globals.timeout)?;
-            let (anchors, credentials) = operator_tls(context)?;
-            let mut client = BrokerClient::new(remote.connect(&anchors, Some(&credentials)).await?);
+            let BrokerSession { mut client, remote } =
+                BrokerSession::connect(context, globals).await?;
             let status = remote
                 .call("Status", client.status(StatusRequest {}))
                 .await?;
-            globals.render(&BrokerStatus::from(&status))
+            let mut view = BrokerStatus::from(&status);
+            if !status.presence_connected {
+                // `presence_connected` is false whether presence is down or
+                // not configured; ListPeers tells which, and failing to ask
+                // must not fail the status.
+                let probe =
+                    tokio::time::timeout(globals.timeout, client.list_peers(ListPeersRequest {}))
+                        .await;
+                view.presence = match probe {
+                    Ok(Ok(_)) => Presence::Disconnected,
+                    Ok(Err(status)) if status.code() == Code::FailedPrecondition => {
+                        Presence::NotConfigured
+                    }
+                    _ => Presence::NotConnected,
+                };
+            }
+            globals.render(&view)
         }
         ContextKind::Root => {
             let RootSession { mut client, remote } = RootSession::connect(globals).await?;

@@ -4,9 +4,35 @@ use intercloud_proto::v1::StatusResponse;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::capacity::{Capacity, Readiness};
 use super::clock::{from_proto, when};
 use super::table::fields;
 use super::{Render, federation_state_word};
+
+/// Whether the broker's presence (XMPP) is up, as far as we can tell.
+///
+/// `Status.presence_connected` is false both when presence is not configured
+/// and when it is disconnected; the `status` command tells them apart by
+/// asking `ListPeers`, which fails with FAILED_PRECONDITION when there is no
+/// `[xmpp]` section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Connected,
+    Disconnected,
+    NotConfigured,
+    /// Not connected, and we could not learn whether it is configured.
+    NotConnected,
+}
+
+impl Presence {
+    fn words(self) -> &'static str {
+        match self {
+            Self::Connected => "yes",
+            Self::Disconnected | Self::NotConnected => "no",
+            Self::NotConfigured => "not configured",
+        }
+    }
+}
 
 /// `intercloudctl status` against a broker context.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,6 +58,17 @@ pub struct BrokerStatus {
     pub broker_version: String,
     #[serde(with = "time::serde::rfc3339::option")]
     pub started_at: Option<OffsetDateTime>,
+    /// False both when presence is not configured and when it is down.
+    pub presence_connected: bool,
+    pub peers_online: u32,
+    /// This cloud's own readiness; `null` when the broker sent none.
+    pub readiness: Option<Readiness>,
+    /// This cloud's own free capacity; `null` when the broker sent none.
+    pub free: Option<Capacity>,
+    /// The table's reading of `presence_connected` (not in the JSON, whose
+    /// keys are a contract).
+    #[serde(skip)]
+    pub presence: Presence,
 }
 
 impl From<&StatusResponse> for BrokerStatus {
@@ -53,6 +90,15 @@ impl From<&StatusResponse> for BrokerStatus {
             federation_members: status.federation_members,
             broker_version: status.broker_version.clone(),
             started_at: from_proto(status.started_at.as_ref()),
+            presence_connected: status.presence_connected,
+            peers_online: status.peers_online,
+            readiness: status.readiness.as_ref().map(Readiness::from),
+            free: status.free.as_ref().map(Capacity::from),
+            presence: if status.presence_connected {
+                Presence::Connected
+            } else {
+                Presence::NotConnected
+            },
         }
     }
 }
@@ -79,6 +125,16 @@ impl Render for BrokerStatus {
             ("Last root contact", when(self.last_root_contact, now)),
             ("Last error", self.last_error.clone()),
             ("Federation members", self.federation_members.to_string()),
+            ("Presence connected", self.presence.words().to_owned()),
+            ("Peers online", self.peers_online.to_string()),
+            (
+                "Readiness",
+                self.readiness.map(|r| r.words()).unwrap_or_default(),
+            ),
+            (
+                "Free capacity",
+                self.free.map(|f| f.words()).unwrap_or_default(),
+            ),
             ("Version", self.broker_version.clone()),
             ("Started", when(self.started_at, now)),
         ])
@@ -88,7 +144,7 @@ impl Render for BrokerStatus {
 #[cfg(test)]
 mod tests {
     use intercloud_proto::Timestamp;
-    use intercloud_proto::v1::FederationState;
+    use intercloud_proto::v1::{self as pb, FederationState};
     use time::macros::datetime;
 
     use super::*;
@@ -116,6 +172,18 @@ mod tests {
             broker_version: "0.1.0".into(),
             federation_members: 3,
             started_at: None,
+            presence_connected: true,
+            peers_online: 2,
+            readiness: Some(pb::Readiness {
+                ready: true,
+                willing: true,
+                able: false,
+            }),
+            free: Some(pb::Capacity {
+                vcpu: 0,
+                memory_mib: 1536,
+                storage_gib: 500,
+            }),
         }
     }
 
@@ -132,8 +200,61 @@ mod tests {
         assert_eq!(json["root_reachable"], true);
         assert_eq!(json["federation_members"], 3);
         assert_eq!(json["last_error"], "");
+        assert_eq!(json["presence_connected"], true);
+        assert_eq!(json["peers_online"], 2);
+        assert_eq!(
+            json["readiness"],
+            serde_json::json!({"ready": true, "willing": true, "able": false})
+        );
+        assert_eq!(
+            json["free"],
+            serde_json::json!({"vcpu": 0, "memory_mib": 1536, "storage_gib": 500})
+        );
         let keys: Vec<&String> = json.as_object().expect("object").keys().collect();
-        assert_eq!(keys.len(), 16);
+        assert_eq!(keys.len(), 20);
+    }
+
+    #[test]
+    fn an_old_broker_without_readiness_or_capacity_gives_nulls() {
+        let mut status = sample();
+        status.presence_connected = false;
+        status.peers_online = 0;
+        status.readiness = None;
+        status.free = None;
+        let view = BrokerStatus::from(&status);
+        let json = serde_json::to_value(&view).expect("json");
+        assert_eq!(json["presence_connected"], false);
+        assert_eq!(json["readiness"], serde_json::Value::Null);
+        assert_eq!(json["free"], serde_json::Value::Null);
+        let text = view.table(datetime!(2026-05-01 10:00:00 UTC));
+        assert!(text.contains("Presence connected:       no\n"), "{text}");
+        assert!(text.contains("Readiness:                -\n"), "{text}");
+        assert!(text.contains("Free capacity:            -\n"), "{text}");
+    }
+
+    #[test]
+    fn presence_reads_yes_no_or_not_configured() {
+        let now = datetime!(2026-05-01 10:00:00 UTC);
+        let mut view = BrokerStatus::from(&sample());
+        assert_eq!(view.presence, Presence::Connected);
+        let text = view.table(now);
+        assert!(text.contains("Presence connected:       yes\n"), "{text}");
+        assert!(text.contains("Peers online:             2\n"), "{text}");
+        assert!(
+            text.contains("Readiness:                ready,willing\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Free capacity:            0 vCPU, 1.5 GiB memory, 500 GiB storage\n"),
+            "{text}"
+        );
+        view.presence = Presence::NotConfigured;
+        assert!(
+            view.table(now)
+                .contains("Presence connected:       not configured\n")
+        );
+        view.presence = Presence::Disconnected;
+        assert!(view.table(now).contains("Presence connected:       no\n"));
     }
 
     #[test]

@@ -94,7 +94,7 @@ pub fn fields(pairs: &[(&str, String)]) -> String {
 }
 
 /// Server-supplied text on one line, so it cannot break the layout.
-fn one_line(text: &str) -> String {
+pub fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

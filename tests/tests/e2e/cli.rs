@@ -174,6 +174,10 @@ fn broker_status_as_json_and_as_a_table() {
         "federation_members",
         "broker_version",
         "started_at",
+        "presence_connected",
+        "peers_online",
+        "readiness",
+        "free",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected, "{status}");

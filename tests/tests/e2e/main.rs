@@ -6,5 +6,7 @@ mod cli;
 mod config;
 mod enrolment;
 mod lifecycle;
+mod presence;
 mod probes;
+mod prosody;
 mod tls;
