@@ -42,7 +42,13 @@ use crate::{Daemon, pki};
 
 /// The largest stanza Prosody accepts from an authenticated client
 /// (`c2s_stanza_size_limit`); a bigger one ends the sender's stream.
-pub const STANZA_SIZE_LIMIT: usize = 256 * 1024;
+///
+/// Prosody itself cannot go below 10000 bytes; the federation's module
+/// `scripts/prosody/mod_intercloud_limits.lua` enforces this limit (and 4096
+/// bytes per attribute) so that nothing reaches the brokers' XML parser
+/// (rxml: 8192 bytes per token) that would break their connections.
+/// Announcements are about 1.5 KiB.
+pub const STANZA_SIZE_LIMIT: usize = 8 * 1024;
 
 /// The local part of every broker's JID.
 pub const BROKER_USER: &str = "broker";
@@ -359,7 +365,8 @@ component_ports = {{ }}
 http_ports = {{ }}
 https_ports = {{ }}
 
-modules_enabled = {{ "tls", "saslauth", "disco", "ping", "roster" }}
+plugin_paths = {{ {plugins} }}
+modules_enabled = {{ "tls", "saslauth", "disco", "ping", "roster", "intercloud_limits" }}
 modules_disabled = {{ "s2s", "s2s_auth_certs", "offline" }}
 
 authentication = "internal_hashed"
@@ -367,9 +374,16 @@ storage = "internal"
 allow_registration = false
 c2s_require_encryption = true
 s2s_require_encryption = true
-c2s_stanza_size_limit = {limit}
+c2s_stanza_size_limit = 10000 -- Prosody's minimum; mod_intercloud_limits enforces {limit}
+intercloud_max_stanza_bytes = {limit}
 "#,
         pidfile = lua_string(&dir.join("prosody.pid").display().to_string()),
+        plugins = lua_string(
+            &crate::repo_root()
+                .join("scripts/prosody")
+                .display()
+                .to_string()
+        ),
         data = lua_string(&dir.join("data").display().to_string()),
         level = lua_string(layout.log_level),
         port = layout.port,

@@ -110,6 +110,7 @@ pub async fn run(core: Arc<BrokerCore>, settings: XmppSettings, stopped: impl Fu
         book: ReservationBook::new(total),
         occupants: BTreeMap::new(),
         online: false,
+        joined: false,
         nick: String::new(),
         last_timestamp_ms: 0,
         sequence: 0,
@@ -163,6 +164,8 @@ struct Driver {
     /// Real full JIDs of the room's occupants, by cloud.
     occupants: BTreeMap<CloudId, FullJid>,
     online: bool,
+    /// Whether the room has confirmed our join (self-presence, status 110).
+    joined: bool,
     nick: String,
     last_timestamp_ms: i64,
     sequence: u64,
@@ -233,6 +236,7 @@ impl Driver {
 
     async fn came_online(&mut self) {
         self.online = true;
+        self.joined = false;
         self.core.peers.set_connected(true);
         self.last_announced = None;
         self.announce(true).await;
@@ -277,9 +281,12 @@ impl Driver {
                 return;
             }
         };
-        let mut presence = Presence::new(PresenceType::None)
-            .with_to(self.room_occupant())
-            .with_payload(Muc::new());
+        let mut presence = Presence::new(PresenceType::None).with_to(self.room_occupant());
+        // The MUC <x/> marks a join; once in the room, updates go without it
+        // (a repeated join makes the room resend every occupant's presence).
+        if !self.joined {
+            presence.add_payload(Muc::new());
+        }
         presence.payloads.push(announcement.to_element());
         self.send(presence.into()).await;
         self.last_announced = Some((readiness, free, phase));
@@ -345,6 +352,7 @@ impl Driver {
             }
         }
         if is_self {
+            self.joined = presence.type_ != PresenceType::Unavailable;
             return;
         }
         let Some(real_jid) = real_jid else {

@@ -7,6 +7,7 @@ mod config;
 mod enrolment;
 mod lifecycle;
 mod presence;
+mod presence_attacks;
 mod probes;
 mod prosody;
 mod tls;
