@@ -301,3 +301,157 @@ async fn presence_converges_again_after_prosody_restarts() {
         a.daemon.log_text()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn intercloudctl_lists_watches_and_negotiates_with_peers() {
+    use intercloud_tests::{intercloudctl, write_cli_config};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prosody = Prosody::start(
+        &dir.path().join("xmpp"),
+        "intercloud.lab",
+        &["cloud-a", "cloud-b", "cloud-c"],
+    );
+    let root = TestRoot::start(dir.path(), &RootOptions::default());
+    let a = TestBroker::start(
+        dir.path(),
+        "cloud-a",
+        &root,
+        &BrokerIdentity::DevCert,
+        &presence_config(&prosody, "cloud-a", 8),
+    );
+    let b = TestBroker::start(
+        dir.path(),
+        "cloud-b",
+        &root,
+        &BrokerIdentity::DevCert,
+        &presence_config(&prosody, "cloud-b", 16),
+    );
+    let c = TestBroker::start(dir.path(), "cloud-c", &root, &BrokerIdentity::DevCert, "");
+    wait_for_online(&a, "cloud-a", &["cloud-b"], Duration::from_secs(20)).await;
+    let cli = write_cli_config(
+        dir.path(),
+        &root,
+        &[("cloud-a", &a), ("cloud-b", &b), ("cloud-c", &c)],
+    );
+
+    let (code, out, err) =
+        intercloudctl(&cli, &["--context", "cloud-a", "--output", "json", "peers"]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json["presence_connected"], true);
+    let peers = json["peers"].as_array().expect("peers");
+    assert_eq!(peers.len(), 1, "{json}");
+    assert_eq!(peers[0]["cloud_id"], "cloud-b");
+    assert_eq!(peers[0]["online"], true);
+    assert_eq!(peers[0]["free"]["vcpu"], 16);
+    let (code, table, _) = intercloudctl(&cli, &["--context", "cloud-a", "peers"]);
+    assert_eq!(code, 0);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("cloud-b") && l.contains("online") && l.contains("16")),
+        "{table}"
+    );
+
+    // A broker without [xmpp] says so in one line.
+    let (code, _, err) = intercloudctl(&cli, &["--context", "cloud-c", "peers"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("presence is not configured") && err.contains("[xmpp]"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // negotiate: accepted exits 0, declined exits 3.
+    let (code, out, err) = intercloudctl(
+        &cli,
+        &[
+            "--context",
+            "cloud-a",
+            "--output",
+            "json",
+            "negotiate",
+            "cloud-b",
+            "--vcpu",
+            "4",
+            "--duration",
+            "60",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("\"accepted\": true") || out.contains("\"accepted\":true"),
+        "{out}"
+    );
+    let (code, out, _) = intercloudctl(
+        &cli,
+        &[
+            "--context",
+            "cloud-a",
+            "negotiate",
+            "cloud-b",
+            "--vcpu",
+            "400",
+            "--duration",
+            "60",
+        ],
+    );
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("declined") && out.contains("insufficient vcpu"),
+        "{out}"
+    );
+
+    // peers --watch sees cloud-b leave when it stops (once cloud-a has seen
+    // cloud-b's capacity after the reservation, so no update is in flight).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while peers(&a, "cloud-a")
+        .await
+        .peers
+        .iter()
+        .find(|p| p.cloud_id == "cloud-b")
+        .and_then(|p| p.free)
+        .map(|f| f.vcpu)
+        != Some(12)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cloud-b never announced 12 free vCPU"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let watch = std::process::Command::new(intercloud_tests::bin("intercloudctl"))
+        .args(["--config"])
+        .arg(&cli)
+        .args([
+            "--context",
+            "cloud-a",
+            "--output",
+            "json",
+            "peers",
+            "--watch",
+            "--count",
+            "2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("watch");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(b);
+    let output = tokio::task::spawn_blocking(move || watch.wait_with_output())
+        .await
+        .expect("join")
+        .expect("watch output");
+    assert!(output.status.success(), "{output:?}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        lines[0]["kind"], "joined",
+        "the current peers come first: {lines:?}"
+    );
+    assert_eq!(lines[1]["kind"], "left", "{lines:?}");
+    assert_eq!(lines[1]["cloud_id"], "cloud-b");
+}
