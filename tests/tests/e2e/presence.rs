@@ -339,11 +339,11 @@ async fn intercloudctl_lists_watches_and_negotiates_with_peers() {
     assert_eq!(code, 0, "{err}");
     let json: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(json["presence_connected"], true);
-    let peers = json["peers"].as_array().expect("peers");
-    assert_eq!(peers.len(), 1, "{json}");
-    assert_eq!(peers[0]["cloud_id"], "cloud-b");
-    assert_eq!(peers[0]["online"], true);
-    assert_eq!(peers[0]["free"]["vcpu"], 16);
+    let listed = json["peers"].as_array().expect("peers");
+    assert_eq!(listed.len(), 1, "{json}");
+    assert_eq!(listed[0]["cloud_id"], "cloud-b");
+    assert_eq!(listed[0]["online"], true);
+    assert_eq!(listed[0]["free"]["vcpu"], 16);
     let (code, table, _) = intercloudctl(&cli, &["--context", "cloud-a", "peers"]);
     assert_eq!(code, 0);
     assert!(
