@@ -88,10 +88,25 @@ fn describe(error: &figment::Error, path: &Path) -> String {
                 Some(m) => format!(" (from {})", m.name),
                 None => String::new(),
             };
-            format!("{key}{}{source}", e.kind)
+            format!("{key}{}{source}", one_line(&e.kind.to_string()))
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A parser's multi-line message (with its source excerpt and caret) as one
+/// line: the headline and the reason, without the excerpt.
+fn one_line(message: &str) -> String {
+    let is_excerpt = |line: &str| {
+        let before_bar = line.split('|').next().unwrap_or_default().trim();
+        line.contains('|') && before_bar.chars().all(|c| c.is_ascii_digit())
+    };
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !is_excerpt(l))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 #[cfg(test)]
@@ -143,6 +158,18 @@ mod tests {
         let (_d, path) = write("name = \"a\"\n[listen]\nport = \"eighty\"\n");
         let err = load::<Sample, _>(&path, "T_BAD_", &[], &NoFlags {}).expect_err("bad");
         assert!(err.to_string().contains("listen.port"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_fit_on_one_line() {
+        let (_d, path) = write("name = \"a\"\nname = \"b\"\n[listen]\nport = 1\n");
+        let err = load::<Sample, _>(&path, "T_SYNTAX_", &[], &NoFlags {}).expect_err("duplicate");
+        let text = err.to_string();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains("line 2") && text.contains("duplicate key"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -102,6 +102,31 @@ fn broker_refuses_missing_unknown_and_bad_config() {
 }
 
 #[test]
+fn broker_refuses_a_bad_xmpp_section() {
+    let xmpp = |jid: &str, extra: &str| {
+        format!(
+            "{}[xmpp]\nserver = \"127.0.0.1:5222\"\njid = \"{jid}\"\npassword = \"p\"\nroom = \"federation@conference.root.intercloud.lab\"\n{extra}",
+            broker_config("cloud-a", "")
+        )
+    };
+    assert_exit_64(
+        "intercloud-broker",
+        Some(&xmpp("broker@cloud-b.intercloud.lab", "")),
+        "xmpp.jid",
+    );
+    assert_exit_64(
+        "intercloud-broker",
+        Some(&xmpp(
+            "broker@cloud-a.intercloud.lab",
+            "lease_seconds = 5\nannounce_seconds = 5\n",
+        )),
+        "xmpp.announce_seconds",
+    );
+    let bad_server = xmpp("broker@cloud-a.intercloud.lab", "").replace("127.0.0.1:5222", "nowhere");
+    assert_exit_64("intercloud-broker", Some(&bad_server), "xmpp.server");
+}
+
+#[test]
 fn environment_overrides_are_checked_too() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("c.toml");
