@@ -374,6 +374,8 @@ storage = "internal"
 allow_registration = false
 c2s_require_encryption = true
 s2s_require_encryption = true
+-- Small XMPP writes must not wait for delayed ACKs (~40 ms each).
+network_settings = {{ nagle = false }}
 c2s_stanza_size_limit = 10000 -- Prosody's minimum; mod_intercloud_limits enforces {limit}
 intercloud_max_stanza_bytes = {limit}
 "#,
