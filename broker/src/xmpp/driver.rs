@@ -228,7 +228,13 @@ impl Driver {
                     }
                 }
             }
-            Event::Stanza(Stanza::Presence(presence)) => self.on_presence(presence),
+            Event::Stanza(Stanza::Presence(presence)) => {
+                if self.join_refused(&presence) {
+                    self.announce(true).await;
+                } else {
+                    self.on_presence(presence);
+                }
+            }
             Event::Stanza(Stanza::Iq(iq)) => self.on_iq(iq).await,
             Event::Stanza(Stanza::Message(_)) => {}
         }
@@ -323,6 +329,23 @@ impl Driver {
         }
         .sign(&key)
         .map_err(|e| e.to_string())
+    }
+
+    /// Whether the room refused our join (e.g. someone holds our nick, 409);
+    /// if so, picks another nick to try. Who we are is our real JID, not the
+    /// nick, so any free nick will do.
+    fn join_refused(&mut self, presence: &Presence) -> bool {
+        if presence.type_ != PresenceType::Error
+            || presence.from.as_ref() != Some(&Jid::from(self.room_occupant()))
+        {
+            return false;
+        }
+        let suffix: u16 = rand::random();
+        let nick = format!("{}-{suffix:04x}", self.core.config.cloud_id);
+        warn!(refused = %self.nick, retry_as = %nick, "the room refused our join; retrying under another nick");
+        self.nick = nick;
+        self.joined = false;
+        true
     }
 
     fn on_presence(&mut self, presence: Presence) {

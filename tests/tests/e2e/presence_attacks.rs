@@ -370,3 +370,51 @@ async fn nonsense_offers_get_an_xmpp_error_not_a_crash() {
         "{reply}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_squatted_nick_does_not_keep_a_broker_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prosody = Prosody::start(
+        &dir.path().join("xmpp"),
+        "intercloud.lab",
+        &["cloud-a", "cloud-b"],
+    );
+    let root = TestRoot::start(dir.path(), &RootOptions::default());
+    // cloud-b's account takes the nick cloud-a's broker would use.
+    let (jid, password) = prosody.account("cloud-b");
+    let mut squatter = RawXmpp::login(
+        prosody.c2s,
+        &jid,
+        &password,
+        "squatter",
+        &prosody.ca_bundle(),
+    )
+    .await
+    .expect("login");
+    squatter
+        .join_room(&format!("{}/cloud-a", prosody.room))
+        .await
+        .expect("squat");
+    let b = TestBroker::start(
+        dir.path(),
+        "cloud-b",
+        &root,
+        &BrokerIdentity::DevCert,
+        &presence_config(&prosody, "cloud-b", 4),
+    );
+    let a = TestBroker::start(
+        dir.path(),
+        "cloud-a",
+        &root,
+        &BrokerIdentity::DevCert,
+        &presence_config(&prosody, "cloud-a", 4),
+    );
+    wait_for_online(&b, "cloud-b", &["cloud-a"], Duration::from_secs(20)).await;
+    wait_for_online(&a, "cloud-a", &["cloud-b"], Duration::from_secs(10)).await;
+    assert!(
+        a.daemon.log_text().contains("retrying under another nick"),
+        "{}",
+        a.daemon.log_text()
+    );
+    squatter.close().await;
+}
