@@ -26,6 +26,24 @@ pub fn presence_config(prosody: &Prosody, cloud: &str, vcpu: u32) -> String {
     )
 }
 
+/// A broker of `cloud` with the dev certificate, presence through `prosody`
+/// and `vcpu` virtual CPUs to offer.
+pub fn presence_broker(
+    dir: &std::path::Path,
+    root: &TestRoot,
+    prosody: &Prosody,
+    cloud: &str,
+    vcpu: u32,
+) -> TestBroker {
+    TestBroker::start(
+        dir,
+        cloud,
+        root,
+        &BrokerIdentity::DevCert,
+        &presence_config(prosody, cloud, vcpu),
+    )
+}
+
 pub async fn operator(broker: &TestBroker, cloud: &str) -> BrokerClient<Channel> {
     let tls = client_tls(
         &cloud_id(cloud),
@@ -84,27 +102,9 @@ async fn brokers_see_each_other_lose_a_killed_peer_and_negotiate() {
         &["cloud-a", "cloud-b", "cloud-c"],
     );
     let root = TestRoot::start(dir.path(), &RootOptions::default());
-    let a = TestBroker::start(
-        dir.path(),
-        "cloud-a",
-        &root,
-        &BrokerIdentity::DevCert,
-        &presence_config(&prosody, "cloud-a", 8),
-    );
-    let b = TestBroker::start(
-        dir.path(),
-        "cloud-b",
-        &root,
-        &BrokerIdentity::DevCert,
-        &presence_config(&prosody, "cloud-b", 16),
-    );
-    let mut c = TestBroker::start(
-        dir.path(),
-        "cloud-c",
-        &root,
-        &BrokerIdentity::DevCert,
-        &presence_config(&prosody, "cloud-c", 32),
-    );
+    let a = presence_broker(dir.path(), &root, &prosody, "cloud-a", 8);
+    let b = presence_broker(dir.path(), &root, &prosody, "cloud-b", 16);
+    let mut c = presence_broker(dir.path(), &root, &prosody, "cloud-c", 32);
 
     let list = wait_for_online(
         &a,
@@ -263,20 +263,8 @@ async fn presence_converges_again_after_prosody_restarts() {
         &["cloud-a", "cloud-b"],
     );
     let root = TestRoot::start(dir.path(), &RootOptions::default());
-    let a = TestBroker::start(
-        dir.path(),
-        "cloud-a",
-        &root,
-        &BrokerIdentity::DevCert,
-        &presence_config(&prosody, "cloud-a", 8),
-    );
-    let b = TestBroker::start(
-        dir.path(),
-        "cloud-b",
-        &root,
-        &BrokerIdentity::DevCert,
-        &presence_config(&prosody, "cloud-b", 8),
-    );
+    let a = presence_broker(dir.path(), &root, &prosody, "cloud-a", 8);
+    let b = presence_broker(dir.path(), &root, &prosody, "cloud-b", 8);
     wait_for_online(&a, "cloud-a", &["cloud-b"], Duration::from_secs(20)).await;
 
     prosody.kill();
@@ -312,20 +300,8 @@ async fn intercloudctl_lists_watches_and_negotiates_with_peers() {
         &["cloud-a", "cloud-b", "cloud-c"],
     );
     let root = TestRoot::start(dir.path(), &RootOptions::default());
-    let a = TestBroker::start(
-        dir.path(),
-        "cloud-a",
-        &root,
-        &BrokerIdentity::DevCert,
-        &presence_config(&prosody, "cloud-a", 8),
-    );
-    let b = TestBroker::start(
-        dir.path(),
-        "cloud-b",
-        &root,
-        &BrokerIdentity::DevCert,
-        &presence_config(&prosody, "cloud-b", 16),
-    );
+    let a = presence_broker(dir.path(), &root, &prosody, "cloud-a", 8);
+    let b = presence_broker(dir.path(), &root, &prosody, "cloud-b", 16);
     let c = TestBroker::start(dir.path(), "cloud-c", &root, &BrokerIdentity::DevCert, "");
     wait_for_online(&a, "cloud-a", &["cloud-b"], Duration::from_secs(20)).await;
     let cli = write_cli_config(

@@ -9,12 +9,12 @@ use intercloud_broker::presence::{Capacity, Readiness, SigningKey, UnsignedAnnou
 use intercloud_proto::v1::StatusRequest;
 use intercloud_tests::prosody::Prosody;
 use intercloud_tests::raw_xmpp::{RawXmpp, attribute};
-use intercloud_tests::{BrokerIdentity, RootOptions, TestBroker, TestRoot, pki};
+use intercloud_tests::{RootOptions, TestRoot, pki};
 use intercloud_trust::CloudId;
 use intercloud_trust::ca::{CertificateAuthority, SigningRequest, generate_key_and_csr};
 use time::OffsetDateTime;
 
-use crate::presence::{operator, peers, presence_config, wait_for_online};
+use crate::presence::{operator, peers, presence_broker, wait_for_online};
 
 fn der_of(pem: &str) -> Vec<u8> {
     intercloud_trust::pem::certificates_from_pem(pem.as_bytes()).expect("PEM certificate")[0]
@@ -92,13 +92,7 @@ async fn forged_and_malformed_announcements_never_enter_the_peer_table() {
         &["cloud-a", "cloud-b", "cloud-c"],
     );
     let root = TestRoot::start(dir.path(), &RootOptions::default());
-    let observer = TestBroker::start(
-        dir.path(),
-        "cloud-c",
-        &root,
-        &BrokerIdentity::DevCert,
-        &presence_config(&prosody, "cloud-c", 4),
-    );
+    let observer = presence_broker(dir.path(), &root, &prosody, "cloud-c", 4);
     wait_for_online(&observer, "cloud-c", &[], Duration::from_secs(10)).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !peers(&observer, "cloud-c").await.presence_connected {
@@ -218,13 +212,7 @@ async fn nonsense_offers_get_an_xmpp_error_not_a_crash() {
         &["cloud-a", "cloud-b"],
     );
     let root = TestRoot::start(dir.path(), &RootOptions::default());
-    let target = TestBroker::start(
-        dir.path(),
-        "cloud-b",
-        &root,
-        &BrokerIdentity::DevCert,
-        &presence_config(&prosody, "cloud-b", 4),
-    );
+    let target = presence_broker(dir.path(), &root, &prosody, "cloud-b", 4);
 
     let (jid, password) = prosody.account("cloud-a");
     let mut raw = RawXmpp::login(prosody.c2s, &jid, &password, "raw", &prosody.ca_bundle())
@@ -395,20 +383,8 @@ async fn a_squatted_nick_does_not_keep_a_broker_out() {
         .join_room(&format!("{}/cloud-a", prosody.room))
         .await
         .expect("squat");
-    let b = TestBroker::start(
-        dir.path(),
-        "cloud-b",
-        &root,
-        &BrokerIdentity::DevCert,
-        &presence_config(&prosody, "cloud-b", 4),
-    );
-    let a = TestBroker::start(
-        dir.path(),
-        "cloud-a",
-        &root,
-        &BrokerIdentity::DevCert,
-        &presence_config(&prosody, "cloud-a", 4),
-    );
+    let b = presence_broker(dir.path(), &root, &prosody, "cloud-b", 4);
+    let a = presence_broker(dir.path(), &root, &prosody, "cloud-a", 4);
     wait_for_online(&b, "cloud-b", &["cloud-a"], Duration::from_secs(20)).await;
     wait_for_online(&a, "cloud-a", &["cloud-b"], Duration::from_secs(10)).await;
     assert!(
