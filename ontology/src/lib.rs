@@ -1,14 +1,19 @@
 //! The Intercloud ontology's vocabulary.
 //!
-//! Today this crate only fixes the namespaces the federation's protocols
-//! already use. The OWL ontology (`intercloud.ttl`), SHACL shapes, descriptor
-//! parsing and the constraint → SPARQL matcher arrive with the service
-//! directory.
+//! The OWL ontology (`ontology/intercloud.ttl`), the SHACL shapes a
+//! descriptor must satisfy (`ontology/shapes.ttl`) and example descriptors,
+//! valid and invalid (`ontology/examples/`), live beside this crate and are
+//! checked with a third-party parser (rapper) in its tests. Descriptor
+//! parsing, validation and the constraint → SPARQL matcher arrive with the
+//! service directory; for now the crate fixes the namespaces.
 
 #![forbid(unsafe_code)]
 
 /// Base IRI of the Intercloud ontology.
-pub const ONTOLOGY_NS: &str = "urn:intercloud:ontology:1#";
+pub const ONTOLOGY_NS: &str = "https://w3id.org/intercloud/ontology#";
+
+/// Base IRI of the SHACL shapes a descriptor must satisfy.
+pub const SHAPES_NS: &str = "https://w3id.org/intercloud/shapes#";
 
 /// XMPP namespace of the presence payload.
 pub const PRESENCE_NS: &str = "urn:intercloud:presence:1";
@@ -20,10 +25,38 @@ pub const NEGOTIATE_NS: &str = "urn:intercloud:negotiate:1";
 mod tests {
     #[test]
     fn namespaces_are_distinct_urns() {
-        let all = [super::ONTOLOGY_NS, super::PRESENCE_NS, super::NEGOTIATE_NS];
+        let all = [
+            super::ONTOLOGY_NS,
+            super::SHAPES_NS,
+            super::PRESENCE_NS,
+            super::NEGOTIATE_NS,
+        ];
         for (i, a) in all.iter().enumerate() {
-            assert!(a.starts_with("urn:intercloud:"));
+            assert!(
+                a.starts_with("urn:intercloud:") || a.starts_with("https://w3id.org/intercloud/")
+            );
             assert!(all[i + 1..].iter().all(|b| b != a));
         }
+    }
+}
+
+#[cfg(test)]
+mod files {
+    /// The namespaces here are the ones the Turtle files declare.
+    #[test]
+    fn turtle_files_use_these_namespaces() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let ontology = std::fs::read_to_string(dir.join("intercloud.ttl")).expect("intercloud.ttl");
+        let shapes = std::fs::read_to_string(dir.join("shapes.ttl")).expect("shapes.ttl");
+        assert!(
+            ontology.contains(&format!("<{}>", super::ONTOLOGY_NS)),
+            "intercloud.ttl declares {}",
+            super::ONTOLOGY_NS
+        );
+        assert!(
+            shapes.contains(&format!("<{}>", super::SHAPES_NS)),
+            "shapes.ttl declares {}",
+            super::SHAPES_NS
+        );
     }
 }

@@ -15,6 +15,7 @@ INTERCLOUD_PACKAGES=(
     ca-certificates  # TLS to crates.io and package mirrors
     jq               # reading intercloudctl --output json in the scripts
     prosody          # XMPP server: presence and dialog (lab, tests/src/prosody.rs)
+    raptor2-utils    # rapper: third-party Turtle parser (ontology/tests/third_party_parser.rs)
 )
 
 # package_installed PKG: true when dpkg says PKG is installed.
