@@ -2,12 +2,25 @@
 //!
 //! The OWL ontology (`ontology/intercloud.ttl`), the SHACL shapes a
 //! descriptor must satisfy (`ontology/shapes.ttl`) and example descriptors,
-//! valid and invalid (`ontology/examples/`), live beside this crate and are
-//! checked with a third-party parser (rapper) in its tests. Descriptor
-//! parsing, validation and the constraint → SPARQL matcher arrive with the
-//! service directory; for now the crate fixes the namespaces.
+//! valid and invalid (`ontology/examples/`), live beside this crate; its tests
+//! also check them with a third-party parser (rapper).
+//!
+//! Map (no I/O anywhere: inputs are bytes and graphs, the caller reads files):
+//! - [`descriptor`]: parse a descriptor (Turtle, N-Triples, JSON-LD) under a
+//!   size limit, with line/column syntax errors; find its cloud id and version.
+//! - [`shacl`]: the SHACL subset the shapes use, as small, separately tested
+//!   constraint functions; a violation names the node, shape, path, constraint
+//!   and value.
+//! - [`matching`]: a typed constraint request (validated field by field) →
+//!   SPARQL over the clouds' named graphs → ranked candidates with an
+//!   explanation of every criterion; offline clouds left out.
 
 #![forbid(unsafe_code)]
+
+pub mod matching;
+
+pub mod descriptor;
+pub mod shacl;
 
 /// Base IRI of the Intercloud ontology.
 pub const ONTOLOGY_NS: &str = "https://w3id.org/intercloud/ontology#";
