@@ -73,8 +73,24 @@ pub enum Command {
         after_help = "Exit status: 0 when the peer accepted, 3 when it declined, 1 on any error."
     )]
     Negotiate(NegotiateArgs),
+    /// Validate a service descriptor locally against the federation's shapes (no server involved)
+    #[command(
+        after_help = "Exit status: 0 when the descriptor is valid, 4 when it violates the shapes, 1 when it cannot be read or parsed."
+    )]
+    Describe(DescribeArgs),
     /// List the contexts of the config file
     Contexts,
+}
+
+/// `describe --file x.ttl`.
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// The descriptor (Turtle .ttl, N-Triples .nt, JSON-LD .jsonld)
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+    /// Its format, when the file name does not tell (turtle, ntriples, jsonld)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 /// `peers …`

@@ -15,12 +15,14 @@
 mod broker;
 mod capacity;
 pub mod clock;
+mod descriptor;
 mod federation;
 mod local;
 mod presence;
 pub mod table;
 
 pub use broker::{BrokerStatus, Presence};
+pub use descriptor::DescriptorCheck;
 pub use federation::{JoinToken, Member, MemberList, Revocations, Revoked, RootStatus};
 pub use local::{ContextList, Enrolled};
 pub use presence::{PeerChange, PeerList, Reservation};

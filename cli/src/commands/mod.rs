@@ -3,6 +3,7 @@
 //! exit status).
 
 pub mod contexts;
+pub mod describe;
 pub mod enroll;
 pub mod members;
 pub mod negotiate;
@@ -64,6 +65,9 @@ impl Globals {
 /// Exit status of a `negotiate` that the peer declined.
 pub const EXIT_DECLINED: u8 = 3;
 
+/// Exit status of a `describe` whose descriptor violates the shapes.
+pub const EXIT_INVALID: u8 = 4;
+
 /// What a command leaves for `main`: text for stdout and an exit status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -84,6 +88,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let text = match cli.command {
         Command::Peers(args) => return peers::run(&globals, args).await,
         Command::Negotiate(args) => return negotiate::run(&globals, args).await,
+        Command::Describe(args) => return describe::run(&globals, &args),
         Command::Status => status::run(&globals).await,
         Command::Members => members::list(&globals).await,
         Command::Member { cloud_id } => members::show(&globals, &cloud_id).await,
