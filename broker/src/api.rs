@@ -50,6 +50,7 @@ impl Broker for BrokerApi {
         let core = &self.core;
         let identity = core.identity();
         let link = core.link(|l| l.clone());
+        let (readiness, free) = core.peers.own();
         Ok(Response::new(StatusResponse {
             cloud_id: core.config.cloud_id.to_string(),
             federation: core.config.federation.to_string(),
@@ -69,8 +70,8 @@ impl Broker for BrokerApi {
             presence_connected: core.peers.connected(),
             peers_online: u32::try_from(core.peers.peers().iter().filter(|p| p.online).count())
                 .unwrap_or(u32::MAX),
-            readiness: Some(core.peers.own().0),
-            free: Some(core.peers.own().1),
+            readiness: Some(readiness),
+            free: Some(free),
         }))
     }
 

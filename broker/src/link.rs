@@ -154,7 +154,10 @@ impl Link {
         };
         let anchors = TrustAnchors::from_pem(self.core.identity().bundle_pem.as_bytes())
             .or_else(|_| TrustAnchors::load(&self.core.config.tls.ca_bundle));
-        match anchors.and_then(|a| self.core.replace_anchors(a.with_crls(crls))) {
+        match anchors
+            .and_then(|a| a.with_crls(crls))
+            .and_then(|a| self.core.replace_anchors(a))
+        {
             Ok(()) => {
                 tracing::debug!(crl_number = crl.crl_number, "CRL refreshed");
                 let cache = crate::server::crl_cache(&self.core.config);

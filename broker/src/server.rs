@@ -8,7 +8,6 @@ use std::sync::Arc;
 use intercloud_proto::v1::broker_server::BrokerServer;
 use intercloud_trust::tls::TrustAnchors;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tonic::transport::Server;
 use tracing::info;
 
@@ -48,7 +47,9 @@ pub fn trust_anchors(config: &BrokerConfig) -> Result<TrustAnchors, StartError> 
     if cached.is_file()
         && let Ok(crls) = intercloud_trust::pem::crls(&cached)
     {
-        return Ok(anchors.with_crls(crls));
+        return anchors
+            .with_crls(crls)
+            .map_err(|e| StartError::Other(format!("{}: {e}", cached.display())));
     }
     let mut crls = Vec::new();
     for path in &config.tls.crl_files {
@@ -57,7 +58,9 @@ pub fn trust_anchors(config: &BrokerConfig) -> Result<TrustAnchors, StartError> 
                 .map_err(|e| StartError::Other(format!("tls.crl_files: {e}")))?,
         );
     }
-    Ok(anchors.with_crls(crls))
+    anchors
+        .with_crls(crls)
+        .map_err(|e| StartError::Other(format!("tls.crl_files: {e}")))
 }
 
 /// The broker's identity: saved in the data directory, else the configured
@@ -113,10 +116,7 @@ pub async fn serve(
     advertise: String,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
+    let stop = intercloud_daemon::signals::Stop::new();
     let (health, health_service) = intercloud_daemon::grpc::health();
     health.set_serving::<BrokerServer<BrokerApi>>().await;
     let (reflection, reflection_alpha) =
@@ -129,7 +129,7 @@ pub async fn serve(
         .add_service(BrokerServer::new(BrokerApi::new(core.clone())))
         .serve_with_incoming_shutdown(
             intercloud_trust::serve::incoming(listener, core.server_config(), "operator-api"),
-            stopped(stop_rx.clone()),
+            stop.stopped(),
         );
     let presence = match &core.config.xmpp {
         Some(xmpp) => {
@@ -156,7 +156,7 @@ pub async fn serve(
     };
     let xmpp = {
         let core = core.clone();
-        let stopped = stopped(stop_rx.clone());
+        let stopped = stop.stopped();
         async move {
             if let Some(settings) = presence {
                 crate::xmpp::driver::run(core, settings, stopped).await;
@@ -164,16 +164,10 @@ pub async fn serve(
         }
     };
     let store = IdentityStore::new(&core.config.data_dir);
-    let link = crate::link::run(core.clone(), store, advertise, stopped(stop_rx.clone()));
+    let link = crate::link::run(core.clone(), store, advertise, stop.stopped());
     let both = async {
         let (served, (), ()) = tokio::join!(api, link, xmpp);
         served.map_err(|e| StartError::Other(format!("gRPC server: {e}")))
     };
-    tokio::pin!(both);
-    tokio::select! {
-        result = &mut both => return result,
-        () = shutdown => info!("shutting down"),
-    }
-    let _ = stop_tx.send(true);
-    both.await
+    stop.run_until(both, shutdown).await
 }

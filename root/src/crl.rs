@@ -210,7 +210,7 @@ fn api_server_config(
     let crls = intercloud_trust::pem::crls_from_pem(crl.pem.as_bytes())
         .ok_or_else(|| TlsError::Verifier("freshly signed CRL does not parse".into()))?;
     server_config(
-        &anchors.with_crls(crls),
+        &anchors.with_crls(crls)?,
         credentials,
         ClientAuth::Required {
             federation: federation.clone(),

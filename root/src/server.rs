@@ -12,9 +12,8 @@ use intercloud_proto::v1::federation_server::FederationServer;
 use intercloud_trust::ca::CertificateAuthority;
 use intercloud_trust::tls::{ClientAuth, Credentials, TrustAnchors, server_config};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tonic::transport::Server;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::config::RootConfig;
 use crate::core::{RootCore, now};
@@ -139,10 +138,7 @@ impl Root {
         listeners: Listeners,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), StartError> {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let stopped = |mut rx: watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
+        let stop = intercloud_daemon::signals::Stop::new();
         let (health, health_service) = intercloud_daemon::grpc::health();
         health
             .set_serving::<FederationServer<FederationApi>>()
@@ -168,7 +164,7 @@ impl Root {
                     self.core.publisher.api_config(),
                     "api",
                 ),
-                stopped(stop_rx.clone()),
+                stop.stopped(),
             );
         let enroll = Server::builder()
             .add_service(health_service)
@@ -181,20 +177,14 @@ impl Root {
                     self.enroll_config.clone(),
                     "enroll",
                 ),
-                stopped(stop_rx.clone()),
+                stop.stopped(),
             );
-        let refresher = refresh_crl(self.core.clone(), stopped(stop_rx.clone()));
+        let refresher = refresh_crl(self.core.clone(), stop.stopped());
         let servers = async {
             let (a, b, ()) = tokio::join!(api, enroll, refresher);
             a.and(b).map_err(|e| StartError::Serve(e.to_string()))
         };
-        tokio::pin!(servers);
-        tokio::select! {
-            result = &mut servers => return result,
-            () = shutdown => info!("shutting down"),
-        }
-        let _ = stop_tx.send(true);
-        servers.await
+        stop.run_until(servers, shutdown).await
     }
 }
 

@@ -335,14 +335,15 @@ pub struct TestBroker {
 }
 
 impl TestBroker {
-    /// Starts broker `cloud` in `dir`, pointed at `root`.
-    pub fn start(
+    /// Writes broker `cloud`'s config in `dir` (pointed at `root`) and
+    /// starts the process; returns it with the broker's data directory.
+    fn spawn(
         dir: &Path,
         cloud: &str,
         root: &TestRoot,
         identity: &BrokerIdentity,
         extra: &str,
-    ) -> Self {
+    ) -> (Daemon, PathBuf) {
         let data_dir = dir.join(cloud);
         let config = dir.join(format!("{cloud}.toml"));
         let (tls_extra, enrollment) = match identity {
@@ -374,6 +375,18 @@ impl TestBroker {
             dir.join(format!("{cloud}.log")),
             &[],
         );
+        (daemon, data_dir)
+    }
+
+    /// Starts broker `cloud` in `dir`, pointed at `root`, and waits until it listens.
+    pub fn start(
+        dir: &Path,
+        cloud: &str,
+        root: &TestRoot,
+        identity: &BrokerIdentity,
+        extra: &str,
+    ) -> Self {
+        let (daemon, data_dir) = Self::spawn(dir, cloud, root, identity, extra);
         let json = wait_for_json(
             &data_dir.join("endpoints.json"),
             &daemon,
@@ -385,27 +398,18 @@ impl TestBroker {
             data_dir,
         }
     }
-}
 
-impl TestBroker {
     /// Starts a broker that is expected to give up (e.g. a refused token);
     /// returns its process without waiting for it to listen.
     pub fn start_expecting_exit(dir: &Path, cloud: &str, root: &TestRoot, token: &str) -> Daemon {
-        let config = dir.join(format!("{cloud}.toml"));
-        let text = format!(
-            "cloud_id = \"{cloud}\"\nfederation = \"{FEDERATION}\"\ndata_dir = {}\n[listen]\napi = \"127.0.0.1:0\"\n[root]\napi = \"{}\"\nenroll = \"{}\"\n[tls]\nca_bundle = {}\n[enrollment]\ntoken = \"{token}\"\n",
-            quoted(&dir.join(cloud)),
-            root.api,
-            root.enroll,
-            quoted(&pki("ca.crt")),
-        );
-        std::fs::write(&config, text).expect("write broker config");
-        Daemon::spawn(
-            "intercloud-broker",
-            &config,
-            dir.join(format!("{cloud}.log")),
-            &[],
+        Self::spawn(
+            dir,
+            cloud,
+            root,
+            &BrokerIdentity::Token(token.to_owned()),
+            "",
         )
+        .0
     }
 }
 

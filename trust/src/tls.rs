@@ -5,6 +5,7 @@
 //! a server states who may connect ([`ClientPolicy`]), a client states whom
 //! it expects to reach (one [`SpiffeId`]). Host names play no part.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -48,14 +49,41 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The federation CA certificate(s) and the CRLs in force.
+/// The federation CA certificate(s) and the CRLs in force, with what is
+/// derived from them computed once: the revoked serials and the webpki
+/// verifier of client (member) certificates.
 #[derive(Debug, Clone)]
 pub struct TrustAnchors {
     roots: Arc<RootCertStore>,
     crls: Vec<CertificateRevocationListDer<'static>>,
+    revoked: Arc<HashSet<String>>,
+    member_verifier: Arc<dyn ClientCertVerifier>,
 }
 
 impl TrustAnchors {
+    fn new(
+        roots: Arc<RootCertStore>,
+        crls: Vec<CertificateRevocationListDer<'static>>,
+    ) -> Result<Self, TlsError> {
+        let member_verifier =
+            WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
+                .with_crls(crls.clone())
+                .only_check_end_entity_revocation()
+                .allow_unknown_revocation_status()
+                .build()
+                .map_err(|e| TlsError::Verifier(e.to_string()))?;
+        let revoked = crls
+            .iter()
+            .flat_map(|der| crate::cert::crl_serials(der))
+            .collect();
+        Ok(Self {
+            roots,
+            crls,
+            revoked: Arc::new(revoked),
+            member_verifier,
+        })
+    }
+
     /// Trusts the CA certificates in `bundle_pem`.
     pub fn from_pem(bundle_pem: &[u8]) -> Result<Self, TlsError> {
         let certs = crate::pem::certificates_from_pem(bundle_pem)
@@ -66,10 +94,7 @@ impl TrustAnchors {
                 .add(cert)
                 .map_err(|e| TlsError::TrustBundle(e.to_string()))?;
         }
-        Ok(Self {
-            roots: Arc::new(roots),
-            crls: Vec::new(),
-        })
+        Self::new(Arc::new(roots), Vec::new())
     }
 
     /// Trusts the CA certificates in a PEM file.
@@ -84,23 +109,27 @@ impl TrustAnchors {
 
     /// The same anchors with these CRLs in force (replacing earlier ones).
     /// Only the first CRL of an issuer counts, so pass one CRL per CA.
-    pub fn with_crls(&self, crls: Vec<CertificateRevocationListDer<'static>>) -> Self {
-        Self {
-            roots: self.roots.clone(),
-            crls,
-        }
+    pub fn with_crls(
+        &self,
+        crls: Vec<CertificateRevocationListDer<'static>>,
+    ) -> Result<Self, TlsError> {
+        Self::new(self.roots.clone(), crls)
     }
 
     /// Whether a CRL in force lists the certificate with this serial (hex).
     pub fn lists_serial(&self, serial: &str) -> bool {
-        self.crls
-            .iter()
-            .any(|der| crate::cert::crl_serials(der).iter().any(|s| s == serial))
+        self.revoked.contains(serial)
     }
 
-    /// How many CRLs are in force.
-    pub fn crl_count(&self) -> usize {
-        self.crls.len()
+    /// A client configuration that trusts these roots and checks the
+    /// server's DNS name the usual way (for servers that are not federation
+    /// members, such as the XMPP server, whose certificates name hosts).
+    pub fn host_client_config(&self) -> Result<Arc<ClientConfig>, TlsError> {
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(self.roots.clone())
+            .with_no_client_auth();
+        Ok(Arc::new(config))
     }
 
     /// Checks a federation member's end-entity certificate outside a TLS
@@ -109,13 +138,7 @@ impl TrustAnchors {
     /// by a CRL in force. Returns what the certificate says; `Err` is a
     /// readable reason ("UnknownIssuer", "Revoked", "certificate expired: …").
     pub fn verify_identity(&self, der: &[u8], now: UnixTime) -> Result<CertInfo, String> {
-        let verifier = WebPkiClientVerifier::builder_with_provider(self.roots.clone(), provider())
-            .with_crls(self.crls.clone())
-            .only_check_end_entity_revocation()
-            .allow_unknown_revocation_status()
-            .build()
-            .map_err(|e| e.to_string())?;
-        verifier
+        self.member_verifier
             .verify_client_cert(&CertificateDer::from(der), &[], now)
             .map_err(|e| match e {
                 rustls::Error::InvalidCertificate(reason) => reason.to_string(),
@@ -288,15 +311,8 @@ pub fn server_config(
     let builder = match client_auth {
         ClientAuth::None => builder.with_no_client_auth(),
         ClientAuth::Required { federation, policy } => {
-            let webpki =
-                WebPkiClientVerifier::builder_with_provider(anchors.roots.clone(), provider())
-                    .with_crls(anchors.crls.clone())
-                    .only_check_end_entity_revocation()
-                    .allow_unknown_revocation_status()
-                    .build()
-                    .map_err(|e| TlsError::Verifier(e.to_string()))?;
             builder.with_client_cert_verifier(Arc::new(SpiffeClientVerifier {
-                webpki,
+                webpki: anchors.member_verifier.clone(),
                 federation,
                 policy,
             }))

@@ -127,7 +127,8 @@ pub(crate) fn pki() -> &'static Pki {
         let crls = intercloud_trust::pem::crls_from_pem(crl_pem.as_bytes()).expect("CRL PEM");
         let anchors = TrustAnchors::from_pem(read("ca.crt").as_bytes())
             .expect("anchors")
-            .with_crls(crls);
+            .with_crls(crls)
+            .expect("CRL in force");
         Pki {
             anchors,
             cloud_a: party("cloud-a"),

@@ -355,7 +355,7 @@ mod tests {
             "{err}"
         );
         // Without the CRL in force, the same announcement passes.
-        let no_crl = pki().anchors.with_crls(Vec::new());
+        let no_crl = pki().anchors.with_crls(Vec::new()).expect("anchors");
         assert!(verify(a, &sender("cloud-a"), &no_crl, &fed(), NOW, SKEW).is_ok());
         // The committed fixture (bad/revoked.crt + crl.pem).
         let a = sample(&pki().revoked_fixture, "cloud-a", now_ms(), 1);

@@ -112,20 +112,3 @@ impl ServerConnector for FederationStartTls {
         Ok((pending, ChannelBinding::None))
     }
 }
-
-/// A client configuration trusting only the federation CA, checking the
-/// server's DNS name (the XMPP domain) as usual.
-pub fn tls_config(ca_bundle_pem: &[u8]) -> Result<Arc<ClientConfig>, String> {
-    let certs = intercloud_trust::pem::certificates_from_pem(ca_bundle_pem)
-        .ok_or("no PEM CERTIFICATE in the CA bundle")?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in certs {
-        roots.add(cert).map_err(|e| e.to_string())?;
-    }
-    let config = ClientConfig::builder_with_provider(intercloud_trust::tls::provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}

@@ -34,7 +34,7 @@ use crate::presence::{
     self, Announcement, Answer, Capacity, LeaveReason, Offer, PeerEvent, PeerTable, Readiness,
     ReservationBook, Sender, SigningKey, UnsignedAnnouncement,
 };
-use crate::xmpp::connector::{FederationStartTls, tls_config};
+use crate::xmpp::connector::FederationStartTls;
 
 const DISCO_INFO_NS: &str = "http://jabber.org/protocol/disco#info";
 const MUC_USER_NS: &str = "http://jabber.org/protocol/muc#user";
@@ -72,14 +72,15 @@ impl XmppSettings {
         ca_bundle: &std::path::Path,
         endpoint: String,
     ) -> Result<Self, String> {
-        let bundle = std::fs::read(ca_bundle)
-            .map_err(|e| format!("xmpp.ca_bundle {}: {e}", ca_bundle.display()))?;
+        let tls = intercloud_trust::tls::TrustAnchors::load(ca_bundle)
+            .and_then(|anchors| anchors.host_client_config())
+            .map_err(|e| format!("xmpp.ca_bundle: {e}"))?;
         Ok(Self {
             jid: BareJid::new(&config.jid).map_err(|e| format!("xmpp.jid: {e}"))?,
             password,
             connector: FederationStartTls {
                 server: config.server,
-                tls: tls_config(&bundle).map_err(|e| format!("xmpp.ca_bundle: {e}"))?,
+                tls,
             },
             room: BareJid::new(&config.room).map_err(|e| format!("xmpp.room: {e}"))?,
             lease: Duration::from_secs(config.lease_seconds),
@@ -115,6 +116,7 @@ pub async fn run(core: Arc<BrokerCore>, settings: XmppSettings, stopped: impl Fu
         last_timestamp_ms: 0,
         sequence: 0,
         last_announced: None,
+        signing_key: None,
         pending: BTreeMap::new(),
     };
     driver.table = PeerTable::new(driver.settings.lease);
@@ -170,6 +172,8 @@ struct Driver {
     last_timestamp_ms: i64,
     sequence: u64,
     last_announced: Option<(Readiness, Capacity, Phase)>,
+    /// The signing key of the certificate with this serial.
+    signing_key: Option<(String, SigningKey)>,
     /// Our IQ requests awaiting an answer: id → (addressee, deadline, reply).
     pending: BTreeMap<String, PendingIq>,
 }
@@ -305,8 +309,15 @@ impl Driver {
         free: Capacity,
     ) -> Result<Announcement, String> {
         let identity = self.core.identity();
-        let key =
-            SigningKey::from_private_key(&identity.credentials.key).map_err(|e| e.to_string())?;
+        // Parse the key once per certificate (it changes only on renewal).
+        if self.signing_key.as_ref().map(|(serial, _)| serial) != Some(&identity.info.serial) {
+            let key = SigningKey::from_private_key(&identity.credentials.key)
+                .map_err(|e| e.to_string())?;
+            self.signing_key = Some((identity.info.serial.clone(), key));
+        }
+        let Some((_, key)) = &self.signing_key else {
+            return Err("no signing key".into());
+        };
         let certificate_der = identity
             .credentials
             .chain
@@ -327,7 +338,7 @@ impl Driver {
             sequence: self.sequence,
             certificate_der,
         }
-        .sign(&key)
+        .sign(key)
         .map_err(|e| e.to_string())
     }
 
