@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/intercloud/v1/federation.proto",
         "proto/intercloud/v1/broker.proto",
+        "proto/intercloud/v1/directory.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={file}");

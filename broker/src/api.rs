@@ -8,8 +8,8 @@ use std::pin::Pin;
 
 use futures::{Stream, StreamExt as _};
 use intercloud_proto::v1::{
-    FederationState, ListPeersRequest, ListPeersResponse, NegotiateRequest, NegotiateResponse,
-    PeerEvent, StatusRequest, StatusResponse, WatchPeersRequest, peer_event,
+    DescriptorStatus, FederationState, ListPeersRequest, ListPeersResponse, NegotiateRequest,
+    NegotiateResponse, PeerEvent, StatusRequest, StatusResponse, WatchPeersRequest, peer_event,
 };
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -72,6 +72,7 @@ impl Broker for BrokerApi {
                 .unwrap_or(u32::MAX),
             readiness: Some(readiness),
             free: Some(free),
+            descriptor: Some(descriptor_message(core.descriptor())),
         }))
     }
 
@@ -152,6 +153,17 @@ impl Broker for BrokerApi {
             .await
             .map(Response::new)
             .map_err(|_| Status::unavailable("the XMPP driver dropped the request"))
+    }
+}
+
+fn descriptor_message(status: crate::directory::DescriptorStatus) -> DescriptorStatus {
+    DescriptorStatus {
+        path: status.path,
+        published_version: status.published_version,
+        state: status.state.words().to_owned(),
+        last_error: status.last_error.unwrap_or_default(),
+        published_at: timestamp_opt(status.published_at),
+        triples: status.triples,
     }
 }
 

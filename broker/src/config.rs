@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use intercloud_daemon::config::{ConfigError, load};
 use intercloud_daemon::logging::LogFormat;
+use intercloud_ontology::descriptor::DescriptorFormat;
 use intercloud_trust::{CloudId, FederationDomain};
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,9 @@ pub struct BrokerConfig {
     /// What this cloud offers to peers.
     #[serde(default)]
     pub capacity: CapacityConfig,
+    /// This cloud's service descriptor, published to the root's directory.
+    #[serde(default)]
+    pub directory: DirectoryConfig,
     /// Log line format.
     #[serde(default)]
     pub log_format: LogFormat,
@@ -156,6 +160,63 @@ impl Default for CapacityConfig {
             storage_gib: 10_000,
             willing: true,
         }
+    }
+}
+
+/// The descriptor this broker publishes to the root's directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryConfig {
+    /// The descriptor file (`.ttl`, `.nt` or `.jsonld`); without it nothing
+    /// is published. It need not exist yet: until it does, the descriptor is
+    /// reported invalid.
+    pub descriptor: Option<PathBuf>,
+    /// How often the file is re-read to notice changes.
+    pub check_seconds: u64,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        Self {
+            descriptor: None,
+            check_seconds: 5,
+        }
+    }
+}
+
+impl DirectoryConfig {
+    /// The descriptor file and its format (from the extension), if one is
+    /// configured.
+    pub fn descriptor_file(&self) -> Result<Option<(PathBuf, DescriptorFormat)>, ConfigError> {
+        let Some(path) = &self.descriptor else {
+            return Ok(None);
+        };
+        let format = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .filter(|e| ["ttl", "nt", "jsonld"].contains(e))
+            .and_then(DescriptorFormat::from_extension)
+            .ok_or_else(|| {
+                ConfigError::bad_value(
+                    "directory.descriptor",
+                    format!(
+                        "{} does not end in .ttl (Turtle), .nt (N-Triples) or .jsonld (JSON-LD)",
+                        path.display()
+                    ),
+                )
+            })?;
+        Ok(Some((path.clone(), format)))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.descriptor_file()?;
+        if self.check_seconds == 0 {
+            return Err(ConfigError::bad_value(
+                "directory.check_seconds",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -289,6 +350,7 @@ impl BrokerConfig {
         if let Some(x) = &self.xmpp {
             x.validate(&self.cloud_id, &self.federation)?;
         }
+        self.directory.validate()?;
         if t.backoff_max_ms < t.backoff_initial_ms {
             return Err(ConfigError::bad_value(
                 "timers.backoff_max_ms",
@@ -385,5 +447,103 @@ impl Xmpp {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes a minimal broker config followed by `extra` and loads it.
+    fn load_with(extra: &str) -> Result<BrokerConfig, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca.crt");
+        std::fs::write(&ca, "not read by validation").expect("write ca");
+        let text = format!(
+            "cloud_id = \"cloud-a\"\n\
+             federation = \"intercloud.lab\"\n\
+             data_dir = \"{data}\"\n\
+             [listen]\napi = \"127.0.0.1:0\"\n\
+             [root]\napi = \"127.0.0.1:7443\"\nenroll = \"127.0.0.1:7444\"\n\
+             [tls]\nca_bundle = \"{ca}\"\n\
+             {extra}\n",
+            data = dir.path().display(),
+            ca = ca.display(),
+        );
+        let path = dir.path().join("broker.toml");
+        std::fs::write(&path, text).expect("write config");
+        BrokerConfig::load(&path, &Overrides::default())
+    }
+
+    fn error_line(extra: &str) -> String {
+        load_with(extra).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn without_a_directory_section_nothing_is_published() {
+        let config = load_with("").expect("loads");
+        assert_eq!(config.directory.descriptor, None);
+        assert_eq!(config.directory.check_seconds, 5);
+        assert!(config.directory.descriptor_file().expect("ok").is_none());
+        let empty = load_with("[directory]").expect("an empty section loads");
+        assert!(empty.directory.descriptor_file().expect("ok").is_none());
+    }
+
+    #[test]
+    fn the_descriptor_format_comes_from_the_extension() {
+        for (file, format) in [
+            ("cloud-a.ttl", DescriptorFormat::Turtle),
+            ("cloud-a.nt", DescriptorFormat::NTriples),
+            ("cloud-a.jsonld", DescriptorFormat::JsonLd),
+        ] {
+            let config = load_with(&format!(
+                "[directory]\ndescriptor = \"/etc/intercloud/{file}\"\ncheck_seconds = 2"
+            ))
+            .expect("loads");
+            let (path, got) = config
+                .directory
+                .descriptor_file()
+                .expect("ok")
+                .expect("configured");
+            assert_eq!(path, Path::new("/etc/intercloud").join(file));
+            assert_eq!(got, format, "{file}");
+            assert_eq!(config.directory.check_seconds, 2);
+        }
+    }
+
+    #[test]
+    fn a_missing_descriptor_file_is_not_a_config_error() {
+        let config = load_with("[directory]\ndescriptor = \"/nonexistent/cloud-a.ttl\"")
+            .expect("the file may appear later");
+        assert!(config.directory.descriptor_file().expect("ok").is_some());
+    }
+
+    #[test]
+    fn bad_directory_values_name_the_key() {
+        for (extra, key, words) in [
+            (
+                "[directory]\ndescriptor = \"/etc/intercloud/cloud-a.rdf\"",
+                "`directory.descriptor`",
+                "cloud-a.rdf does not end in .ttl",
+            ),
+            (
+                "[directory]\ndescriptor = \"/etc/intercloud/descriptor\"",
+                "`directory.descriptor`",
+                "descriptor does not end in .ttl",
+            ),
+            (
+                "[directory]\ndescriptor = \"/etc/intercloud/cloud-a.ttl\"\ncheck_seconds = 0",
+                "`directory.check_seconds`",
+                "must be at least 1",
+            ),
+        ] {
+            let error = error_line(extra);
+            assert!(error.contains(key), "{extra}: {error}");
+            assert!(error.contains(words), "{extra}: {error}");
+        }
+        let error = error_line("[directory]\ndescriptr = \"/x.ttl\"");
+        assert!(error.contains("descriptr"), "{error}");
+        let error = error_line("[directory]\ncheck_seconds = -1");
+        assert!(error.contains("check_seconds"), "{error}");
     }
 }

@@ -13,6 +13,7 @@ use rustls::{ClientConfig, ServerConfig};
 use time::OffsetDateTime;
 
 use crate::config::BrokerConfig;
+use crate::directory::DescriptorStatus;
 use crate::identity::Identity;
 use crate::link_state::LinkState;
 use crate::peers::PeerView;
@@ -33,6 +34,8 @@ pub struct BrokerCore {
     link: Mutex<LinkState>,
     /// Presence as the operator API shows it.
     pub peers: PeerView,
+    /// This cloud's descriptor in the root's directory.
+    descriptor: Mutex<DescriptorStatus>,
 }
 
 /// Who may use a broker's operator API: operators of its own cloud.
@@ -83,6 +86,10 @@ impl BrokerCore {
         let (server, client) = configs(&config, &anchors, &identity)?;
         let lease = config.xmpp.as_ref().map_or(0, |x| x.lease_seconds);
         let peers = PeerView::new(config.xmpp.is_some(), std::time::Duration::from_secs(lease));
+        let descriptor = match &config.directory.descriptor {
+            Some(path) => DescriptorStatus::configured(path.display().to_string()),
+            None => DescriptorStatus::not_configured(),
+        };
         Ok(Self {
             spiffe_id: SpiffeId::cloud(&config.federation, &config.cloud_id),
             started_at: OffsetDateTime::now_utc(),
@@ -93,6 +100,7 @@ impl BrokerCore {
             client: Arc::new(ArcSwap::new(client)),
             link: Mutex::new(LinkState::default()),
             peers,
+            descriptor: Mutex::new(descriptor),
         })
     }
 
@@ -139,6 +147,30 @@ impl BrokerCore {
         self.anchors
             .load()
             .lists_serial(&self.identity.load().info.serial)
+    }
+
+    /// Where this cloud's descriptor stands in the root's directory.
+    pub fn descriptor(&self) -> DescriptorStatus {
+        self.descriptor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The descriptor version in force at the root, announced in presence.
+    pub fn descriptor_version(&self) -> u64 {
+        self.descriptor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .published_version
+    }
+
+    /// Records the descriptor's status (the publication driver calls this).
+    pub fn set_descriptor(&self, status: DescriptorStatus) {
+        *self
+            .descriptor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = status;
     }
 
     /// Reads or changes the link state.

@@ -8,6 +8,8 @@
 //! - [`link`]: the driver: register/heartbeat, CRL refresh, renewal.
 //! - [`presence`]: presence and negotiation as pure logic — signed
 //!   announcements, their verification, the peer table, offers and reservations.
+//! - [`directory`]: this cloud's descriptor, published to the root's directory
+//!   at join and whenever the file changes (pure state + driver).
 //! - [`core`]: shared state; TLS configurations swapped on renewal and CRL refresh.
 //! - [`api`]: the `Broker` gRPC service (operators of this cloud only).
 //! - [`server`]: start-up and serving.
@@ -17,6 +19,7 @@
 pub mod api;
 pub mod config;
 pub mod core;
+pub mod directory;
 pub mod enrol;
 pub mod identity;
 pub mod link;

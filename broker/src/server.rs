@@ -1,6 +1,7 @@
 //! Starting a broker: resolve its identity (saved, pre-provisioned, or by
-//! enrolling), then serve the operator API and run the link to the root
-//! until the shutdown future completes.
+//! enrolling), then serve the operator API and run the link to the root,
+//! presence and the descriptor's publication until the shutdown future
+//! completes.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -163,10 +164,21 @@ pub async fn serve(
             }
         }
     };
+    let publisher = crate::directory::driver::PublisherSettings::from_config(&core.config)
+        .map_err(|e| StartError::Other(e.to_string()))?;
+    let directory = {
+        let core = core.clone();
+        let stopped = stop.stopped();
+        async move {
+            if let Some(settings) = publisher {
+                crate::directory::driver::run(core, settings, stopped).await;
+            }
+        }
+    };
     let store = IdentityStore::new(&core.config.data_dir);
     let link = crate::link::run(core.clone(), store, advertise, stop.stopped());
     let both = async {
-        let (served, (), ()) = tokio::join!(api, link, xmpp);
+        let (served, (), (), ()) = tokio::join!(api, link, xmpp, directory);
         served.map_err(|e| StartError::Other(format!("gRPC server: {e}")))
     };
     stop.run_until(both, shutdown).await

@@ -78,8 +78,146 @@ pub enum Command {
         after_help = "Exit status: 0 when the descriptor is valid, 4 when it violates the shapes, 1 when it cannot be read or parsed."
     )]
     Describe(DescribeArgs),
+    /// Validate a service descriptor locally, then publish it in the root's directory
+    #[command(
+        after_help = "The context's operator certificate must be of the cloud the descriptor describes.\n\nExit status: 0 when the root published it (or already had it, unchanged), 4 when it violates the shapes (nothing is sent), 1 on any other error."
+    )]
+    Publish(PublishArgs),
+    /// Run a read-only SPARQL query over the root's directory
+    #[command(
+        after_help = "The query is the QUERY argument, or read from --file; `-` reads it from standard input.\n\nSELECT answers print as a table and ASK answers as true or false by default; CONSTRUCT and DESCRIBE answers print as Turtle. --format json, csv, tsv, xml, turtle, ntriples, jsonld or rdfxml prints the answer as the root wrote it; --output json prints the SPARQL JSON results (JSON-LD for CONSTRUCT and DESCRIBE).\n\nExit status: 0 on an answer (whatever it holds), 1 on any error."
+    )]
+    Query(QueryArgs),
+    /// Find services meeting hard constraints in the root's directory, ranked and explained
+    #[command(
+        after_help = "Each constraint applies only to the kinds named in its help; values are checked before anything is sent.\n\nExit status: 0 when at least one service matched, 3 when none did, 1 on any error."
+    )]
+    Match(MatchArgs),
+    /// Clouds' descriptors in the root's directory: get, withdraw, watch
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
+    },
     /// List the contexts of the config file
     Contexts,
+}
+
+/// `publish --file x.ttl`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The descriptor (Turtle .ttl, N-Triples .nt, JSON-LD .jsonld)
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+    /// Its format, when the file name does not tell (turtle, ntriples, jsonld)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+/// How `query` prints the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QueryFormat {
+    /// SELECT as an aligned table, ASK as true/false, graphs as Turtle
+    Table,
+    /// SPARQL JSON results (JSON-LD for CONSTRUCT and DESCRIBE)
+    Json,
+    /// SPARQL CSV results
+    Csv,
+    /// SPARQL TSV results
+    Tsv,
+    /// SPARQL XML results (RDF/XML for CONSTRUCT and DESCRIBE)
+    Xml,
+    /// Turtle (CONSTRUCT and DESCRIBE)
+    Turtle,
+    /// N-Triples (CONSTRUCT and DESCRIBE)
+    Ntriples,
+    /// JSON-LD (CONSTRUCT and DESCRIBE)
+    Jsonld,
+    /// RDF/XML (CONSTRUCT and DESCRIBE)
+    Rdfxml,
+}
+
+/// `query 'SELECT …'` or `query --file q.rq`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["query", "file"])))]
+pub struct QueryArgs {
+    /// The SPARQL query, or `-` to read it from standard input
+    #[arg(value_name = "QUERY")]
+    pub query: Option<String>,
+    /// Read the query from this file (`-`: standard input)
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// How to print the answer [default: table]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<QueryFormat>,
+}
+
+/// `match --kind storage …`: hard constraints, kept as typed so that
+/// `intercloud_ontology::matching::MatchRequest` parses and checks them and
+/// its errors name the flag.
+#[derive(Debug, Default, Args)]
+pub struct MatchArgs {
+    /// The kind of service: compute, storage, network, monitoring or time
+    #[arg(long, value_name = "KIND")]
+    pub kind: String,
+    /// Storage: replication factor at least this (1..10)
+    #[arg(long, value_name = "N")]
+    pub min_replication: Option<String>,
+    /// Storage: durability at least this many nines (0..20)
+    #[arg(long, value_name = "NINES")]
+    pub min_durability: Option<String>,
+    /// Storage: strong or eventual
+    #[arg(long, value_name = "CONSISTENCY")]
+    pub consistency: Option<String>,
+    /// An ISO 3166-1 alpha-2 country (FR) or an area of the ontology (EU)
+    #[arg(long, value_name = "CODE")]
+    pub region: Option<String>,
+    /// Highest price, in this currency only, e.g. '0.03 EUR'
+    #[arg(long, value_name = "PRICE")]
+    pub max_price: Option<String>,
+    /// SLA availability at least this percentage (0..100)
+    #[arg(long, value_name = "PERCENT")]
+    pub min_availability: Option<String>,
+    /// Compute: a flavor with at least this many vCPUs
+    #[arg(long, value_name = "N")]
+    pub min_vcpu: Option<String>,
+    /// Compute: a flavor with at least this much memory, in MiB
+    #[arg(long, value_name = "MIB")]
+    pub min_memory_mib: Option<String>,
+    /// Network: vxlan, vlan or gre
+    #[arg(long, value_name = "ENCAPSULATION")]
+    pub encapsulation: Option<String>,
+    /// Keep offline clouds among the candidates (marked offline)
+    #[arg(long)]
+    pub include_offline: bool,
+}
+
+/// `directory …`
+#[derive(Debug, Subcommand)]
+pub enum DirectoryCommand {
+    /// Print a cloud's published descriptor (Turtle)
+    Get {
+        /// The cloud, e.g. cloud-b
+        cloud_id: String,
+    },
+    /// Remove a cloud's descriptor from the directory (a root operator may remove any)
+    Withdraw {
+        /// The cloud [default: the cloud of the context's operator certificate]
+        cloud_id: Option<String>,
+    },
+    /// Print one line per publication and withdrawal as they happen, until
+    /// interrupted (exit 0) or the root ends the stream (exit 1)
+    Watch(DirectoryWatchArgs),
+}
+
+/// `directory watch …`
+#[derive(Debug, Args)]
+pub struct DirectoryWatchArgs {
+    /// Skip the opening CURRENT events for the descriptors published now
+    #[arg(long)]
+    pub no_current: bool,
+    /// Stop after N events (exit 0)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
 }
 
 /// `describe --file x.ttl`.
@@ -278,6 +416,129 @@ mod tests {
         );
         assert!(
             Cli::try_parse_from(["intercloudctl", "negotiate", "cloud-b", "--vcpu", "4"]).is_err()
+        );
+    }
+
+    #[test]
+    fn publish_takes_a_file_and_an_optional_format() {
+        let cli = Cli::try_parse_from([
+            "intercloudctl",
+            "publish",
+            "--file",
+            "x.ttl",
+            "--format",
+            "turtle",
+        ])
+        .expect("parse");
+        let Command::Publish(args) = cli.command else {
+            panic!("not publish: {:?}", cli.command);
+        };
+        assert_eq!(args.file, PathBuf::from("x.ttl"));
+        assert_eq!(args.format.as_deref(), Some("turtle"));
+        assert!(Cli::try_parse_from(["intercloudctl", "publish"]).is_err());
+    }
+
+    #[test]
+    fn query_takes_the_text_or_a_file_not_both() {
+        let cli = Cli::try_parse_from(["intercloudctl", "query", "ASK {}", "--format", "csv"])
+            .expect("parse");
+        let Command::Query(args) = cli.command else {
+            panic!("not query: {:?}", cli.command);
+        };
+        assert_eq!(args.query.as_deref(), Some("ASK {}"));
+        assert_eq!(args.format, Some(QueryFormat::Csv));
+        let cli = Cli::try_parse_from(["intercloudctl", "query", "--file", "-"]).expect("parse");
+        let Command::Query(args) = cli.command else {
+            panic!("not query: {:?}", cli.command);
+        };
+        assert_eq!(args.file, Some(PathBuf::from("-")));
+        assert_eq!(args.format, None);
+        assert!(Cli::try_parse_from(["intercloudctl", "query", "-"]).is_ok());
+        assert!(Cli::try_parse_from(["intercloudctl", "query"]).is_err());
+        assert!(
+            Cli::try_parse_from(["intercloudctl", "query", "ASK {}", "--file", "q.rq"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["intercloudctl", "query", "ASK {}", "--format", "yaml"]).is_err()
+        );
+        for format in [
+            "table", "json", "csv", "tsv", "xml", "turtle", "ntriples", "jsonld", "rdfxml",
+        ] {
+            assert!(
+                Cli::try_parse_from(["intercloudctl", "query", "ASK {}", "--format", format])
+                    .is_ok(),
+                "{format}"
+            );
+        }
+    }
+
+    #[test]
+    fn match_keeps_constraint_values_as_text_for_the_ontology_to_check() {
+        let cli = Cli::try_parse_from([
+            "intercloudctl",
+            "match",
+            "--kind",
+            "storage",
+            "--min-replication",
+            "three",
+            "--max-price",
+            "0.03 EUR",
+            "--include-offline",
+        ])
+        .expect("parse");
+        let Command::Match(args) = cli.command else {
+            panic!("not match: {:?}", cli.command);
+        };
+        assert_eq!(args.kind, "storage");
+        assert_eq!(args.min_replication.as_deref(), Some("three"));
+        assert_eq!(args.max_price.as_deref(), Some("0.03 EUR"));
+        assert!(args.include_offline);
+        assert!(args.region.is_none());
+        // --kind is required.
+        assert!(Cli::try_parse_from(["intercloudctl", "match", "--region", "EU"]).is_err());
+    }
+
+    #[test]
+    fn directory_has_get_withdraw_and_watch() {
+        let cli =
+            Cli::try_parse_from(["intercloudctl", "directory", "get", "cloud-b"]).expect("parse");
+        assert!(matches!(
+            cli.command,
+            Command::Directory {
+                command: DirectoryCommand::Get { ref cloud_id }
+            } if cloud_id == "cloud-b"
+        ));
+        assert!(Cli::try_parse_from(["intercloudctl", "directory", "get"]).is_err());
+        let cli = Cli::try_parse_from(["intercloudctl", "directory", "withdraw"]).expect("parse");
+        assert!(matches!(
+            cli.command,
+            Command::Directory {
+                command: DirectoryCommand::Withdraw { cloud_id: None }
+            }
+        ));
+        let cli = Cli::try_parse_from([
+            "intercloudctl",
+            "directory",
+            "watch",
+            "--no-current",
+            "--count",
+            "3",
+            "-o",
+            "json",
+        ])
+        .expect("parse");
+        assert_eq!(cli.output, Format::Json);
+        assert!(matches!(
+            cli.command,
+            Command::Directory {
+                command: DirectoryCommand::Watch(DirectoryWatchArgs {
+                    no_current: true,
+                    count: Some(3)
+                })
+            }
+        ));
+        assert!(
+            Cli::try_parse_from(["intercloudctl", "directory", "watch", "--count", "0"]).is_err()
         );
     }
 }

@@ -27,7 +27,7 @@ const PRESENCE_METHODS: &[&str] = &["ListPeers", "WatchPeers", "Negotiate"];
 pub enum Role {
     /// A cloud's broker (operator API).
     Broker,
-    /// The root's mutual-TLS API (`Federation`).
+    /// The root's mutual-TLS API (`Federation` and `Directory`).
     Root,
     /// The root's enrolment port (server-auth TLS only).
     Enrollment,
@@ -70,8 +70,8 @@ impl Remote {
         }
     }
 
-    /// The root's `Federation` API: a root context's endpoint, or a broker
-    /// context's `root_endpoint`.
+    /// The root's mutual-TLS API (`Federation`, `Directory`): a root
+    /// context's endpoint, or a broker context's `root_endpoint`.
     pub fn root(context: &Context, timeout: Duration) -> anyhow::Result<Self> {
         let endpoint = match context.kind {
             ContextKind::Root => context.endpoint.clone(),
@@ -194,12 +194,13 @@ impl Remote {
 
     /// The error for a stream that broke after it opened. The operator
     /// certificate was accepted by then, so a failure of the transport means
-    /// the broker went away.
+    /// the server went away.
     pub fn stream_error(&self, method: &str, status: &Status) -> anyhow::Error {
         match std::error::Error::source(status) {
             Some(source) => hinted(
                 format!(
-                    "the broker at {} closed the {method} stream: {}",
+                    "the {} at {} closed the {method} stream: {}",
+                    self.role_noun(),
                     self.endpoint,
                     tidy(&error_chain(source))
                 ),
@@ -212,13 +213,25 @@ impl Remote {
     /// The error for a stream the server ended.
     pub fn stream_ended(&self, method: &str) -> anyhow::Error {
         hinted(
-            format!("the broker at {} closed the {method} stream", self.endpoint),
+            format!(
+                "the {} at {} closed the {method} stream",
+                self.role_noun(),
+                self.endpoint
+            ),
             Self::stream_closed_hint(),
         )
     }
 
     fn stream_closed_hint() -> &'static str {
         "it may have stopped or restarted: check `scripts/lab status`, then watch again"
+    }
+
+    /// `broker` or `root`, for messages.
+    fn role_noun(&self) -> &'static str {
+        match self.role {
+            Role::Broker => "broker",
+            Role::Root | Role::Enrollment => "root",
+        }
     }
 
     /// A server that accepts the TLS 1.3 handshake and then finds our
@@ -243,6 +256,9 @@ impl Remote {
 
     /// The next step after a status the server sent.
     fn status_hint(&self, method: &str, code: Code) -> Option<String> {
+        if let Some(hint) = self.directory_hint(method, code) {
+            return Some(hint);
+        }
         let root_only = matches!(method, "CreateJoinToken" | "Revoke");
         Some(match code {
             Code::PermissionDenied if root_only && !self.root_context => {
@@ -272,6 +288,52 @@ impl Remote {
             }
             Code::Unavailable => self.running_hint(),
             Code::DeadlineExceeded => "raise --timeout".to_owned(),
+            _ => return None,
+        })
+    }
+
+    /// Next steps specific to the root's `Directory` (methods named
+    /// `Directory.<Rpc>`).
+    fn directory_hint(&self, method: &str, code: Code) -> Option<String> {
+        let rpc = method.strip_prefix("Directory.")?;
+        Some(match (rpc, code) {
+            ("Publish", Code::PermissionDenied) => {
+                "a cloud publishes only its own descriptor: use that cloud's context".to_owned()
+            }
+            ("Publish", Code::FailedPrecondition) => {
+                "raise ic:descriptorVersion in the file".to_owned()
+            }
+            ("Publish", Code::InvalidArgument) => {
+                "check the file with `intercloudctl describe --file FILE`".to_owned()
+            }
+            ("Publish", Code::ResourceExhausted) => {
+                "split the descriptor or leave out what peers do not need".to_owned()
+            }
+            ("Withdraw", Code::PermissionDenied) => {
+                "a cloud withdraws only its own descriptor: use that cloud's context, or a root operator's".to_owned()
+            }
+            ("Withdraw", Code::InvalidArgument) => {
+                "name the cloud: `intercloudctl directory withdraw CLOUD`".to_owned()
+            }
+            ("Get" | "Withdraw", Code::NotFound) => {
+                "that cloud has no descriptor in the directory: check the id, or publish one with `intercloudctl publish` in its context".to_owned()
+            }
+            ("Query", Code::DeadlineExceeded) => "narrow the query or add a LIMIT".to_owned(),
+            ("Query", Code::ResourceExhausted) => {
+                "add a LIMIT, or select fewer variables".to_owned()
+            }
+            ("Query", Code::PermissionDenied) => {
+                "the directory is read-only: a cloud changes its descriptor with `intercloudctl publish`".to_owned()
+            }
+            ("Match", Code::InvalidArgument) => "see `intercloudctl match --help`".to_owned(),
+            ("Watch", Code::DataLoss) => {
+                "watch again; the current descriptors come first unless --no-current".to_owned()
+            }
+            (_, Code::Unimplemented) => format!(
+                "the root at {} does not serve the directory: it may be older than this CLI; check {}",
+                self.endpoint,
+                self.check_endpoint()
+            ),
             _ => return None,
         })
     }
@@ -489,6 +551,61 @@ ca = "ca.crt"
         assert_eq!(
             tidy("Other(OtherError(PolicyRefusal(\"open"),
             "Other(OtherError(PolicyRefusal(\"open"
+        );
+    }
+
+    #[test]
+    fn directory_statuses_get_their_own_next_steps() {
+        let file = contexts();
+        let root = Remote::root(&file.contexts["cloud-b"], Duration::from_secs(1)).expect("root");
+        let cases = [
+            (
+                "Directory.Publish",
+                Status::permission_denied("cloud-b may publish only cloud-b's descriptor"),
+                "error: permission denied: cloud-b may publish only cloud-b's descriptor — a cloud publishes only its own descriptor: use that cloud's context",
+            ),
+            (
+                "Directory.Publish",
+                Status::failed_precondition("version 2 is lower than the published 3"),
+                "error: failed precondition: version 2 is lower than the published 3 — raise ic:descriptorVersion in the file",
+            ),
+            (
+                "Directory.Query",
+                Status::deadline_exceeded("the query ran longer than the root's limit"),
+                "error: deadline exceeded: the query ran longer than the root's limit — narrow the query or add a LIMIT",
+            ),
+            (
+                "Directory.Query",
+                Status::resource_exhausted("more than 10000 results"),
+                "error: resource exhausted: more than 10000 results — add a LIMIT, or select fewer variables",
+            ),
+            (
+                "Directory.Watch",
+                Status::data_loss("this watcher fell 3 changes behind"),
+                "error: data loss: this watcher fell 3 changes behind — watch again; the current descriptors come first unless --no-current",
+            ),
+        ];
+        for (method, status, expected) in cases {
+            assert_eq!(line(&root.status_error(method, &status)), expected);
+        }
+        let error = line(&root.status_error("Directory.Get", &Status::not_found("")));
+        assert!(
+            error.starts_with(
+                "error: not found: Directory.Get failed — that cloud has no descriptor"
+            ),
+            "{error}"
+        );
+        let error = line(&root.status_error("Directory.Match", &Status::unimplemented("")));
+        assert!(
+            error.contains("— the root at 127.0.0.1:7443 does not serve the directory"),
+            "{error}"
+        );
+        // Other codes keep the general hints.
+        let error = line(&root.status_error("Directory.Query", &Status::unavailable("")));
+        assert!(error.contains("is the root running?"), "{error}");
+        assert_eq!(
+            line(&root.stream_ended("Directory.Watch")),
+            "error: the root at 127.0.0.1:7443 closed the Directory.Watch stream — it may have stopped or restarted: check `scripts/lab status`, then watch again"
         );
     }
 

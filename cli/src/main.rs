@@ -6,12 +6,18 @@
 //! - [`client`]: channels built from a context, calls with a timeout, and
 //!   gRPC failures turned into operator-facing errors.
 //! - [`commands`]: one module per command group, each returning the text to print
-//!   and the exit status (`peers --watch` prints events as they arrive).
+//!   and the exit status (`peers --watch` and `directory watch` print events as
+//!   they arrive). A broker's API: `status`, `peers`, `negotiate`; the root's
+//!   `Federation`: `members`, `member`, `token`, `revoke`, `revocations`; the
+//!   root's `Directory`: `publish`, `query`, `match`, `directory`; the root's
+//!   enrolment port: `enroll`; local only: `describe`, `contexts`.
 //! - [`output`]: views of the responses, rendered as tables or JSON (pure).
 //! - [`report`]: the single `error: …` line and its hint.
 //!
 //! Exit status: 0 on success, 1 on any failure (2 for command-line misuse,
-//! from clap), 3 when a peer declined a `negotiate`.
+//! from clap), 3 when a peer declined a `negotiate` or a `match` found no
+//! candidate, 4 when `describe` or `publish` finds that the descriptor
+//! violates the shapes.
 
 #![forbid(unsafe_code)]
 

@@ -9,23 +9,39 @@
 //! JSON rules: keys are the proto field names (snake_case); enums are
 //! lower-case words (`"state": "federated"`); timestamps are RFC 3339 strings,
 //! or `null` when unset, as are absent messages (`"free": null`); strings are
-//! passed through as the server sent them. A stream (`peers --watch`) prints
-//! JSON Lines: one compact object per event.
+//! passed through as the server sent them. A stream (`peers --watch`,
+//! `directory watch`) prints JSON Lines: one compact object per event.
+//! `query --output json` is the exception: it prints the root's SPARQL JSON
+//! results (or JSON-LD) as they came.
+//!
+//! Map: `broker` (a broker's status), `federation` (the root's members,
+//! tokens, revocations), `presence` (peers, their events, negotiation),
+//! `descriptor` (`describe`'s check), `directory` (published descriptors and
+//! their events), `matching` (`match`'s ranked candidates), `sparql` (SPARQL
+//! JSON results as a table), `local` (contexts, enrolment), and the helpers
+//! `table`, `clock`, `capacity`, `iri`.
 
 mod broker;
 mod capacity;
 pub mod clock;
 mod descriptor;
+mod directory;
 mod federation;
+mod iri;
 mod local;
+mod matching;
 mod presence;
+mod sparql;
 pub mod table;
 
 pub use broker::{BrokerStatus, Presence};
 pub use descriptor::DescriptorCheck;
+pub use directory::{DescriptorDocument, DirectoryChange, Published, Withdrawn};
 pub use federation::{JoinToken, Member, MemberList, Revocations, Revoked, RootStatus};
 pub use local::{ContextList, Enrolled};
+pub use matching::MatchResult;
 pub use presence::{PeerChange, PeerList, Reservation};
+pub use sparql::results_table;
 
 use intercloud_proto::v1::{FederationState, MemberState};
 use serde::Serialize;

@@ -22,8 +22,9 @@ pub fn caller<T>(request: &Request<T>) -> Result<&CertInfo, Status> {
         .ok_or_else(|| Status::unauthenticated("no verified client certificate on this connection"))
 }
 
-/// The cloud a caller acts for, if any.
-fn cloud_of(id: &SpiffeId) -> Option<&CloudId> {
+/// The cloud a caller acts for, if any: a broker's own, or the cloud of a
+/// cloud operator.
+pub fn cloud_of(id: &SpiffeId) -> Option<&CloudId> {
     match &id.principal {
         Principal::Cloud(c)
         | Principal::Operator {

@@ -30,6 +30,9 @@ pub struct RootConfig {
     /// What the root asks of registered brokers.
     #[serde(default)]
     pub registration: Registration,
+    /// The service directory's query limits.
+    #[serde(default)]
+    pub directory: DirectoryLimits,
     /// Log line format.
     #[serde(default)]
     pub log_format: LogFormat,
@@ -44,6 +47,10 @@ pub struct Listen {
     pub api: SocketAddr,
     /// Server-authenticated TLS only: `Enrollment`, health, reflection.
     pub enroll: SocketAddr,
+    /// Mutual TLS: the SPARQL 1.1 Protocol over HTTP (`/sparql`), read-only.
+    /// Not served when absent.
+    #[serde(default)]
+    pub sparql: Option<SocketAddr>,
 }
 
 /// Certificates and keys, PEM files.
@@ -114,6 +121,34 @@ impl Default for Registration {
     fn default() -> Self {
         Self {
             heartbeat_interval_seconds: 5,
+        }
+    }
+}
+
+/// Limits on directory queries (gRPC `Directory.Query` and the SPARQL
+/// endpoint alike).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryLimits {
+    /// A query still running after this long is cancelled.
+    pub query_timeout_ms: u64,
+    /// Most rows (SELECT) or triples (CONSTRUCT, DESCRIBE) one answer may have.
+    pub max_results: u64,
+    /// Most bytes one serialised answer may have.
+    pub max_result_bytes: u64,
+    /// Most queries evaluated at once (a cancelled query holds its slot
+    /// until its evaluation has really stopped); more wait, within their
+    /// timeout.
+    pub max_concurrent_queries: u64,
+}
+
+impl Default for DirectoryLimits {
+    fn default() -> Self {
+        Self {
+            query_timeout_ms: 10_000,
+            max_results: 10_000,
+            max_result_bytes: 16 << 20,
+            max_concurrent_queries: 4,
         }
     }
 }
@@ -191,6 +226,24 @@ impl RootConfig {
                 "registration.heartbeat_interval_seconds",
                 "must be at least 1",
             ));
+        }
+        let d = &self.directory;
+        for (key, value, min) in [
+            ("directory.query_timeout_ms", d.query_timeout_ms, 10),
+            ("directory.max_results", d.max_results, 1),
+            ("directory.max_result_bytes", d.max_result_bytes, 1024),
+            (
+                "directory.max_concurrent_queries",
+                d.max_concurrent_queries,
+                1,
+            ),
+        ] {
+            if value < min {
+                return Err(ConfigError::bad_value(
+                    key,
+                    format!("must be at least {min}"),
+                ));
+            }
         }
         for (key, path) in [
             ("tls.ca_cert", &self.tls.ca_cert),

@@ -1,5 +1,6 @@
 //! What the root's services share.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use intercloud_trust::FederationDomain;
@@ -7,6 +8,7 @@ use tonic::Status;
 use tracing::error;
 
 use crate::crl::CrlPublisher;
+use crate::directory::Directory;
 use crate::state::FederationError;
 use crate::store::{StateStore, StoreError};
 
@@ -25,6 +27,8 @@ pub struct RootCore {
     pub token_ttl: (Duration, Duration),
     /// Heartbeat interval asked of brokers.
     pub heartbeat_interval: Duration,
+    /// The service directory.
+    pub directory: Arc<Directory>,
 }
 
 /// The gRPC status of a refused or failed change.

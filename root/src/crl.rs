@@ -78,6 +78,7 @@ pub struct CrlPublisher {
     validity: Duration,
     current: ArcSwap<SignedCrl>,
     api_config: Arc<ArcSwap<ServerConfig>>,
+    http_config: Arc<ArcSwap<ServerConfig>>,
 }
 
 impl std::fmt::Debug for CrlPublisher {
@@ -113,6 +114,7 @@ impl CrlPublisher {
             imported,
             validity,
             current: ArcSwap::from_pointee(crl),
+            http_config: Arc::new(ArcSwap::new(http_variant(&config))),
             api_config: Arc::new(ArcSwap::new(config)),
         })
     }
@@ -125,6 +127,12 @@ impl CrlPublisher {
     /// The API port's configuration, swapped on every publication.
     pub fn api_config(&self) -> Arc<ArcSwap<ServerConfig>> {
         self.api_config.clone()
+    }
+
+    /// The SPARQL endpoint's configuration: the API port's (same clients,
+    /// same CRL) speaking HTTP/1.1 as well as HTTP/2; swapped with it.
+    pub fn http_config(&self) -> Arc<ArcSwap<ServerConfig>> {
+        self.http_config.clone()
     }
 
     /// The CA.
@@ -158,11 +166,18 @@ impl CrlPublisher {
             now,
         )?;
         let config = api_server_config(&self.anchors, &self.credentials, &self.federation, &crl)?;
+        self.http_config.store(http_variant(&config));
         self.api_config.store(config);
         let crl = Arc::new(crl);
         self.current.store(crl.clone());
         Ok(crl)
     }
+}
+
+fn http_variant(config: &ServerConfig) -> Arc<ServerConfig> {
+    let mut config = config.clone();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Arc::new(config)
 }
 
 fn sign(

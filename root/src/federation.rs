@@ -337,6 +337,18 @@ impl Federation for FederationApi {
             ))
         })?;
         warn!(%cloud, %operator, %reason, serials = revoked.len(), crl_number = crl.number, "cloud revoked");
+        let directory = self.core.directory.clone();
+        let (id, why) = (cloud.to_string(), format!("revoked: {reason}"));
+        match tokio::task::spawn_blocking(move || directory.withdraw(&id, &why, now)).await {
+            Ok(Ok(_)) => info!(%cloud, "descriptor withdrawn from the directory: cloud revoked"),
+            Ok(Err(crate::directory::DirectoryError::NotPublished(_))) => {}
+            Ok(Err(e)) => {
+                error!(%cloud, error = %e, "revoked cloud's descriptor could not be withdrawn")
+            }
+            Err(e) => {
+                error!(%cloud, error = %e, "revoked cloud's descriptor could not be withdrawn")
+            }
+        }
         Ok(Response::new(RevokeResponse {
             revoked: revoked.iter().map(revocation_message).collect(),
             crl_number: crl.number,

@@ -6,6 +6,7 @@
 //! - [`store`]: persists the state atomically after each accepted change.
 //! - [`crl`]: signs the CRL and keeps the API port's TLS verifier in step.
 //! - [`authz`]: per-method rules on top of the TLS layer's identity check.
+//! - [`directory`]: the service directory (oxigraph on RocksDB), its queries and matching.
 //! - [`enrollment`], [`federation`]: the gRPC services.
 //! - [`server`]: loads everything and serves the two ports:
 //!   `listen.api` (mutual TLS) and `listen.enroll` (server-authenticated TLS,
@@ -17,8 +18,11 @@ pub mod authz;
 pub mod config;
 pub mod core;
 pub mod crl;
+pub mod directory;
+pub mod directory_api;
 pub mod enrollment;
 pub mod federation;
 pub mod server;
+pub mod sparql_http;
 pub mod state;
 pub mod store;

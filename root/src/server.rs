@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use intercloud_ontology::descriptor::MAX_DESCRIPTOR_BYTES;
+use intercloud_proto::v1::directory_server::DirectoryServer;
 use intercloud_proto::v1::enrollment_server::EnrollmentServer;
 use intercloud_proto::v1::federation_server::FederationServer;
 use intercloud_trust::ca::CertificateAuthority;
@@ -18,6 +20,8 @@ use tracing::warn;
 use crate::config::RootConfig;
 use crate::core::{RootCore, now};
 use crate::crl::{CrlPublisher, RootPki};
+use crate::directory::{Directory, QueryLimits};
+use crate::directory_api::DirectoryApi;
 use crate::enrollment::EnrollmentApi;
 use crate::federation::FederationApi;
 use crate::store::StateStore;
@@ -44,6 +48,8 @@ pub struct Listeners {
     pub api: TcpListener,
     /// Enrolment (server-authenticated TLS).
     pub enroll: TcpListener,
+    /// The SPARQL endpoint (mutual TLS, HTTP), when configured.
+    pub sparql: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -57,13 +63,22 @@ impl Listeners {
         Ok(Self {
             api: bind(config.listen.api).await?,
             enroll: bind(config.listen.enroll).await?,
+            sparql: match config.listen.sparql {
+                Some(addr) => Some(bind(addr).await?),
+                None => None,
+            },
         })
     }
 
     /// The bound addresses, as `{"api": "...", "enroll": "..."}`.
     pub fn endpoints_json(&self) -> serde_json::Value {
         let addr = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        serde_json::json!({ "api": addr(&self.api), "enroll": addr(&self.enroll) })
+        let mut endpoints =
+            serde_json::json!({ "api": addr(&self.api), "enroll": addr(&self.enroll) });
+        if let Some(sparql) = &self.sparql {
+            endpoints["sparql"] = serde_json::Value::String(addr(sparql));
+        }
+        endpoints
     }
 }
 
@@ -98,6 +113,23 @@ impl Root {
         let store =
             StateStore::open(&config.data_dir).map_err(|e| StartError::State(e.to_string()))?;
         let state = store.snapshot().await;
+        let limits = &config.directory;
+        let directory = Directory::open(
+            &config.data_dir.join("directory"),
+            QueryLimits {
+                timeout: Duration::from_millis(limits.query_timeout_ms),
+                max_results: limits.max_results,
+                max_bytes: limits.max_result_bytes,
+                max_concurrent: usize::try_from(limits.max_concurrent_queries)
+                    .unwrap_or(usize::MAX),
+            },
+        )
+        .map_err(|e| {
+            StartError::State(format!(
+                "directory store {}: {e}",
+                config.data_dir.join("directory").display()
+            ))
+        })?;
         let enroll_config =
             server_config(&anchors, &credentials, ClientAuth::None).map_err(|e| pki(&e))?;
         let publisher = CrlPublisher::new(
@@ -125,6 +157,7 @@ impl Root {
             heartbeat_interval: Duration::from_secs(u64::from(
                 config.registration.heartbeat_interval_seconds,
             )),
+            directory: Arc::new(directory),
         };
         Ok(Self {
             core: Arc::new(core),
@@ -146,11 +179,16 @@ impl Root {
         health
             .set_serving::<EnrollmentServer<EnrollmentApi>>()
             .await;
+        health.set_serving::<DirectoryServer<DirectoryApi>>().await;
         let reflection = |service: &str| {
             intercloud_daemon::grpc::reflection(&[service])
                 .map_err(|e| StartError::Serve(e.to_string()))
         };
-        let (api_reflection, api_reflection_alpha) = reflection("intercloud.v1.Federation")?;
+        let (api_reflection, api_reflection_alpha) = intercloud_daemon::grpc::reflection(&[
+            "intercloud.v1.Federation",
+            "intercloud.v1.Directory",
+        ])
+        .map_err(|e| StartError::Serve(e.to_string()))?;
         let (enroll_reflection, enroll_reflection_alpha) = reflection("intercloud.v1.Enrollment")?;
 
         let api = Server::builder()
@@ -158,6 +196,12 @@ impl Root {
             .add_service(api_reflection)
             .add_service(api_reflection_alpha)
             .add_service(FederationServer::new(FederationApi::new(self.core.clone())))
+            .add_service(
+                // A descriptor is at most MAX_DESCRIPTOR_BYTES: a larger
+                // message is refused from its length prefix, unread.
+                DirectoryServer::new(DirectoryApi::new(self.core.clone()))
+                    .max_decoding_message_size(MAX_DESCRIPTOR_BYTES + 64 * 1024),
+            )
             .serve_with_incoming_shutdown(
                 intercloud_trust::serve::incoming(
                     listeners.api,
@@ -180,8 +224,19 @@ impl Root {
                 stop.stopped(),
             );
         let refresher = refresh_crl(self.core.clone(), stop.stopped());
+        let sparql = async {
+            if let Some(listener) = listeners.sparql {
+                crate::sparql_http::serve(
+                    self.core.clone(),
+                    listener,
+                    self.core.publisher.http_config(),
+                    &stop,
+                )
+                .await;
+            }
+        };
         let servers = async {
-            let (a, b, ()) = tokio::join!(api, enroll, refresher);
+            let (a, b, (), ()) = tokio::join!(api, enroll, refresher, sparql);
             a.and(b).map_err(|e| StartError::Serve(e.to_string()))
         };
         stop.run_until(servers, shutdown).await

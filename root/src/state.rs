@@ -162,7 +162,44 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
+/// Whether a cloud counts as present, from the root's point of view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    /// Registered and heard from within the lease.
+    Online,
+    /// Why not: never registered, silent past the lease, revoked, unknown.
+    Offline(String),
+}
+
 impl FederationState {
+    /// Whether `cloud` is online: registered, not revoked, and heard from
+    /// (registration or heartbeat) within `lease` before `now`.
+    pub fn liveness(&self, cloud: &str, now: OffsetDateTime, lease: Duration) -> Liveness {
+        let Some(member) = CloudId::new(cloud).ok().and_then(|c| self.members.get(&c)) else {
+            return Liveness::Offline(format!(
+                "offline: {cloud} is not a member of the federation"
+            ));
+        };
+        match member.state {
+            MemberState::Revoked => Liveness::Offline("offline: revoked".into()),
+            MemberState::Enrolled => {
+                Liveness::Offline("offline: enrolled but never registered".into())
+            }
+            MemberState::Active if member.is_silent(now, lease) => Liveness::Offline(format!(
+                "offline: no heartbeat for more than {} s{}",
+                lease.as_secs(),
+                member
+                    .last_seen
+                    .and_then(|t| t
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .ok())
+                    .map(|t| format!(" (last seen {t})"))
+                    .unwrap_or_default()
+            )),
+            MemberState::Active => Liveness::Online,
+        }
+    }
+
     /// Whether `cloud` was revoked.
     pub fn is_revoked(&self, cloud: &CloudId) -> bool {
         self.members
@@ -475,6 +512,39 @@ mod tests {
             .clone();
         assert!(!m.is_silent(t0() + Duration::from_secs(15), Duration::from_secs(15)));
         assert!(m.is_silent(t0() + Duration::from_secs(16), Duration::from_secs(15)));
+    }
+
+    #[test]
+    fn liveness_says_why_a_cloud_is_offline() {
+        let mut s = FederationState::default();
+        let lease = Duration::from_secs(15);
+        s.register(&id("cloud-a"), cert("0a"), "e", "v", t0())
+            .expect("register");
+        s.create_token(&id("cloud-d"), "tok", HOUR, t0())
+            .expect("token");
+        s.redeem_token("tok", &id("cloud-d"), cert("0d"), t0())
+            .expect("redeem");
+        assert_eq!(s.liveness("cloud-a", t0() + lease, lease), Liveness::Online);
+        let Liveness::Offline(silent) = s.liveness("cloud-a", t0() + lease + HOUR, lease) else {
+            panic!("silent past the lease");
+        };
+        assert!(
+            silent.starts_with("offline: no heartbeat for more than 15 s (last seen 2027-"),
+            "{silent}"
+        );
+        assert_eq!(
+            s.liveness("cloud-d", t0(), lease),
+            Liveness::Offline("offline: enrolled but never registered".into())
+        );
+        assert_eq!(
+            s.liveness("cloud-x", t0(), lease),
+            Liveness::Offline("offline: cloud-x is not a member of the federation".into())
+        );
+        s.revoke(&id("cloud-a"), "test", t0()).expect("revoke");
+        assert_eq!(
+            s.liveness("cloud-a", t0(), lease),
+            Liveness::Offline("offline: revoked".into())
+        );
     }
 
     #[test]

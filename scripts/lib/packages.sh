@@ -16,6 +16,9 @@ INTERCLOUD_PACKAGES=(
     jq               # reading intercloudctl --output json in the scripts
     prosody          # XMPP server: presence and dialog (lab, tests/src/prosody.rs)
     raptor2-utils    # rapper: third-party Turtle parser (ontology/tests/third_party_parser.rs)
+    libclang-dev     # bindgen in oxrocksdb-sys: the root's directory store (RocksDB) is built from source
+    g++              # compiles the bundled RocksDB (C++20)
+    curl             # the SPARQL protocol examples in the README and the lab's demo
 )
 
 # package_installed PKG: true when dpkg says PKG is installed.

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod descriptors;
 pub mod prosody;
 pub mod raw_xmpp;
 
@@ -215,6 +216,10 @@ pub struct RootOptions {
     pub api: String,
     /// See `api`.
     pub enroll: String,
+    /// See `api`: the SPARQL endpoint.
+    pub sparql: String,
+    /// `directory.query_timeout_ms`.
+    pub query_timeout_ms: u64,
 }
 
 impl Default for RootOptions {
@@ -223,6 +228,8 @@ impl Default for RootOptions {
             cert_ttl_seconds: 3600,
             api: "127.0.0.1:0".into(),
             enroll: "127.0.0.1:0".into(),
+            sparql: "127.0.0.1:0".into(),
+            query_timeout_ms: 10_000,
         }
     }
 }
@@ -240,6 +247,8 @@ pub struct TestRoot {
     pub api: String,
     /// Enrolment address.
     pub enroll: String,
+    /// SPARQL endpoint address.
+    pub sparql: String,
 }
 
 impl TestRoot {
@@ -248,16 +257,18 @@ impl TestRoot {
         let data_dir = dir.join("root");
         let config = dir.join("root.toml");
         let text = format!(
-            "federation = \"{FEDERATION}\"\ndata_dir = {}\n[listen]\napi = \"{}\"\nenroll = \"{}\"\n[tls]\nca_cert = {}\nca_key = {}\ncert = {}\nkey = {}\nimport_crls = [{}]\n[enrollment]\ncert_ttl_seconds = {}\n[registration]\nheartbeat_interval_seconds = 1\n",
+            "federation = \"{FEDERATION}\"\ndata_dir = {}\n[listen]\napi = \"{}\"\nenroll = \"{}\"\nsparql = \"{}\"\n[tls]\nca_cert = {}\nca_key = {}\ncert = {}\nkey = {}\nimport_crls = [{}]\n[enrollment]\ncert_ttl_seconds = {}\n[registration]\nheartbeat_interval_seconds = 1\n[directory]\nquery_timeout_ms = {}\n",
             quoted(&data_dir),
             options.api,
             options.enroll,
+            options.sparql,
             quoted(&pki("ca.crt")),
             quoted(&pki("ca.key")),
             quoted(&pki("root.crt")),
             quoted(&pki("root.key")),
             quoted(&pki("crl.pem")),
             options.cert_ttl_seconds,
+            options.query_timeout_ms,
         );
         std::fs::write(&config, text).expect("write root config");
         Self::spawn(dir, config, data_dir)
@@ -278,6 +289,7 @@ impl TestRoot {
         Self {
             api: field("api"),
             enroll: field("enroll"),
+            sparql: field("sparql"),
             daemon,
             data_dir,
             config,
@@ -295,6 +307,8 @@ impl TestRoot {
                     format!("api = \"{}\"", self.api)
                 } else if l.starts_with("enroll = ") {
                     format!("enroll = \"{}\"", self.enroll)
+                } else if l.starts_with("sparql = ") {
+                    format!("sparql = \"{}\"", self.sparql)
                 } else {
                     l.to_owned()
                 }

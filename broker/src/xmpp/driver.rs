@@ -171,7 +171,9 @@ struct Driver {
     nick: String,
     last_timestamp_ms: i64,
     sequence: u64,
-    last_announced: Option<(Readiness, Capacity, Phase)>,
+    /// What the last announcement said: readiness, free capacity, link
+    /// phase and the descriptor version in force.
+    last_announced: Option<(Readiness, Capacity, Phase, u64)>,
     /// The signing key of the certificate with this serial.
     signing_key: Option<(String, SigningKey)>,
     /// Our IQ requests awaiting an answer: id → (addressee, deadline, reply).
@@ -252,8 +254,9 @@ impl Driver {
         self.announce(true).await;
     }
 
-    /// This broker's readiness and free capacity now.
-    fn own_state(&self, now: OffsetDateTime) -> (Readiness, Capacity, Phase) {
+    /// This broker's readiness, free capacity, link phase and descriptor
+    /// version in force now.
+    fn own_state(&self, now: OffsetDateTime) -> (Readiness, Capacity, Phase, u64) {
         let free = self.book.free(now);
         let phase = self.core.link(|l| l.phase);
         let readiness = Readiness {
@@ -261,14 +264,16 @@ impl Driver {
             willing: self.core.config.capacity.willing,
             able: free.vcpu > 0 && free.memory_mib > 0,
         };
-        (readiness, free, phase)
+        (readiness, free, phase, self.core.descriptor_version())
     }
 
     /// Sends the join presence with a fresh signed announcement; with
-    /// `always` false, only when readiness or capacity changed.
+    /// `always` false, only when readiness, capacity or the descriptor
+    /// version changed (housekeeping asks every 250 ms).
     async fn announce(&mut self, always: bool) {
         let now = OffsetDateTime::now_utc();
-        let (readiness, free, phase) = self.own_state(now);
+        let own = self.own_state(now);
+        let (readiness, free, _, descriptor_version) = own;
         self.core.peers.set_own(
             pb::Readiness {
                 ready: readiness.ready,
@@ -281,10 +286,11 @@ impl Driver {
                 storage_gib: free.storage_gib,
             },
         );
-        if !self.online || (!always && self.last_announced == Some((readiness, free, phase))) {
+        if !self.online || (!always && self.last_announced == Some(own)) {
             return;
         }
-        let announcement = match self.signed_announcement(now, readiness, free) {
+        let announcement = match self.signed_announcement(now, readiness, free, descriptor_version)
+        {
             Ok(a) => a,
             Err(e) => {
                 warn!(error = %e, "cannot sign the presence announcement");
@@ -299,7 +305,7 @@ impl Driver {
         }
         presence.payloads.push(announcement.to_element());
         self.send(presence.into()).await;
-        self.last_announced = Some((readiness, free, phase));
+        self.last_announced = Some(own);
     }
 
     fn signed_announcement(
@@ -307,6 +313,7 @@ impl Driver {
         now: OffsetDateTime,
         readiness: Readiness,
         free: Capacity,
+        descriptor_version: u64,
     ) -> Result<Announcement, String> {
         let identity = self.core.identity();
         // Parse the key once per certificate (it changes only on renewal).
@@ -332,7 +339,7 @@ impl Driver {
             cloud: self.core.config.cloud_id.clone(),
             readiness,
             capacity: free,
-            descriptor_version: 0,
+            descriptor_version,
             grpc_endpoint: endpoint,
             timestamp_ms: self.last_timestamp_ms,
             sequence: self.sequence,

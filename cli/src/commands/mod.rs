@@ -1,27 +1,42 @@
 //! One module per command group; each returns the text to print on stdout
-//! (`peers --watch` prints as events arrive, and `negotiate` also sets the
-//! exit status).
+//! (`peers --watch` and `directory watch` print as events arrive, and
+//! `negotiate`, `describe`, `publish` and `match` also set the exit status).
+//!
+//! Map:
+//! - the root's federation: `status` (also a broker's), `members`, `token`,
+//!   `revoke`, `enroll`;
+//! - a broker's presence: `peers`, `negotiate`;
+//! - the root's directory: `publish`, `query`, `matching` (`match`),
+//!   `directory` (`directory get|withdraw|watch`);
+//! - local: `describe` (whose reading and checking `publish` reuses),
+//!   `contexts`; `watching` is what both watches share.
 
 pub mod contexts;
 pub mod describe;
+pub mod directory;
 pub mod enroll;
+pub mod matching;
 pub mod members;
 pub mod negotiate;
 pub mod peers;
+pub mod publish;
+pub mod query;
 pub mod revoke;
 pub mod status;
 pub mod token;
+mod watching;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use intercloud_proto::v1::broker_client::BrokerClient;
+use intercloud_proto::v1::directory_client::DirectoryClient;
 use intercloud_proto::v1::federation_client::FederationClient;
 use intercloud_trust::CloudId;
 use time::OffsetDateTime;
 use tonic::transport::Channel;
 
-use crate::args::{Cli, Command, TokenCommand};
+use crate::args::{Cli, Command, DirectoryCommand, TokenCommand};
 use crate::client::{Remote, operator_tls};
 use crate::config::{self, Context, ContextsFile};
 use crate::output::{self, Format, Render};
@@ -65,7 +80,11 @@ impl Globals {
 /// Exit status of a `negotiate` that the peer declined.
 pub const EXIT_DECLINED: u8 = 3;
 
-/// Exit status of a `describe` whose descriptor violates the shapes.
+/// Exit status of a `match` that found no candidate (as a declined
+/// `negotiate`: an answer, not a failure).
+pub const EXIT_NO_MATCH: u8 = 3;
+
+/// Exit status of a `describe` or `publish` whose descriptor violates the shapes.
 pub const EXIT_INVALID: u8 = 4;
 
 /// What a command leaves for `main`: text for stdout and an exit status.
@@ -89,6 +108,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Peers(args) => return peers::run(&globals, args).await,
         Command::Negotiate(args) => return negotiate::run(&globals, args).await,
         Command::Describe(args) => return describe::run(&globals, &args),
+        Command::Publish(args) => return publish::run(&globals, &args).await,
+        Command::Match(args) => return matching::run(&globals, &args).await,
+        Command::Directory {
+            command: DirectoryCommand::Watch(args),
+        } => return directory::watch(&globals, &args).await,
+        Command::Query(args) => query::run(&globals, &args).await,
+        Command::Directory {
+            command: DirectoryCommand::Get { cloud_id },
+        } => directory::get(&globals, &cloud_id).await,
+        Command::Directory {
+            command: DirectoryCommand::Withdraw { cloud_id },
+        } => directory::withdraw(&globals, cloud_id.as_deref()).await,
         Command::Status => status::run(&globals).await,
         Command::Members => members::list(&globals).await,
         Command::Member { cloud_id } => members::show(&globals, &cloud_id).await,
@@ -131,16 +162,41 @@ pub struct RootSession {
 impl RootSession {
     /// Connects to the root: a root context's endpoint or a broker context's root_endpoint.
     pub async fn connect(globals: &Globals) -> anyhow::Result<Self> {
-        let file = globals.contexts()?;
-        let context = file.select(globals.context.as_deref())?;
-        let remote = Remote::root(context, globals.timeout)?;
-        let (anchors, credentials) = operator_tls(context)?;
-        let channel = remote.connect(&anchors, Some(&credentials)).await?;
+        let (channel, remote) = root_channel(globals).await?;
         Ok(Self {
             client: FederationClient::new(channel),
             remote,
         })
     }
+}
+
+/// A connected client of the root's `Directory` API, served on the same
+/// port and with the same TLS as `Federation`.
+pub struct DirectorySession {
+    pub client: DirectoryClient<Channel>,
+    pub remote: Remote,
+}
+
+impl DirectorySession {
+    /// Connects to the root, as [`RootSession::connect`] does.
+    pub async fn connect(globals: &Globals) -> anyhow::Result<Self> {
+        let (channel, remote) = root_channel(globals).await?;
+        Ok(Self {
+            client: DirectoryClient::new(channel),
+            remote,
+        })
+    }
+}
+
+/// A channel to the root's mutual-TLS API with the selected context's
+/// operator certificate.
+async fn root_channel(globals: &Globals) -> anyhow::Result<(Channel, Remote)> {
+    let file = globals.contexts()?;
+    let context = file.select(globals.context.as_deref())?;
+    let remote = Remote::root(context, globals.timeout)?;
+    let (anchors, credentials) = operator_tls(context)?;
+    let channel = remote.connect(&anchors, Some(&credentials)).await?;
+    Ok((channel, remote))
 }
 
 /// A cloud id from the command line.

@@ -1,10 +1,9 @@
 //! `peers` and `peers --watch`: the peers a broker sees through presence.
 
-use std::io::Write as _;
-
 use intercloud_proto::v1::{ListPeersRequest, WatchPeersRequest};
 use time::OffsetDateTime;
 
+use super::watching::{emit, interrupted};
 use super::{BrokerSession, Globals, Outcome};
 use crate::args::PeersArgs;
 use crate::config::{Context, ContextKind};
@@ -65,43 +64,10 @@ async fn watch(
             Err(status) => return Err(remote.stream_error("WatchPeers", &status)),
         };
         let line = PeerChange::new(&event, OffsetDateTime::now_utc()).line(globals.format)?;
-        let mut stdout = std::io::stdout().lock();
-        match stdout
-            .write_all(line.as_bytes())
-            .and_then(|()| stdout.flush())
-        {
-            Ok(()) => printed += 1,
-            // The reader went away (`| head -n 3`): nothing left to do.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-            Err(e) => return Err(anyhow::Error::new(e).context("cannot write to stdout")),
+        if !emit(&line)? {
+            break;
         }
+        printed += 1;
     }
     Ok(Outcome::success(String::new()))
-}
-
-/// Resolves on Ctrl-C or SIGTERM; never, if neither can be listened for.
-async fn interrupted() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let terminate = async {
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    term.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            () = ctrl_c => {}
-            () = terminate => {}
-        }
-    }
-    #[cfg(not(unix))]
-    ctrl_c.await;
 }

@@ -1,12 +1,12 @@
 //! A broker's `Status`.
 
-use intercloud_proto::v1::StatusResponse;
+use intercloud_proto::v1::{self as pb, StatusResponse};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::capacity::{Capacity, Readiness};
 use super::clock::{from_proto, when};
-use super::table::fields;
+use super::table::{fields, one_line};
 use super::{Render, federation_state_word};
 
 /// Whether the broker's presence (XMPP) is up, as far as we can tell.
@@ -30,6 +30,72 @@ impl Presence {
             Self::Connected => "yes",
             Self::Disconnected | Self::NotConnected => "no",
             Self::NotConfigured => "not configured",
+        }
+    }
+}
+
+/// Where the cloud's descriptor stands in the root's directory
+/// (`DescriptorStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DescriptorStatus {
+    /// The descriptor file; empty when none is configured.
+    pub path: String,
+    /// The version in force at the root; 0 before the first publication.
+    pub published_version: u64,
+    /// `not configured`, `pending`, `published`, `invalid`, `refused` or
+    /// `root unreachable`, as the broker wrote it.
+    pub state: String,
+    pub last_error: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub published_at: Option<OffsetDateTime>,
+    pub triples: u64,
+}
+
+impl From<&pb::DescriptorStatus> for DescriptorStatus {
+    fn from(d: &pb::DescriptorStatus) -> Self {
+        Self {
+            path: d.path.clone(),
+            published_version: d.published_version,
+            state: d.state.clone(),
+            last_error: d.last_error.clone(),
+            published_at: from_proto(d.published_at.as_ref()),
+            triples: d.triples,
+        }
+    }
+}
+
+impl DescriptorStatus {
+    /// `published v3 (142 triples) from /etc/x.ttl, 2026-… (5m ago)`,
+    /// `not configured`, `refused: <why>; v2 stays published`.
+    fn words(&self, now: OffsetDateTime) -> String {
+        let state = one_line(&self.state);
+        match state.as_str() {
+            "" | "not configured" => "not configured".to_owned(),
+            "published" => {
+                let mut words = format!(
+                    "published v{} ({} triples)",
+                    self.published_version, self.triples
+                );
+                if !self.path.is_empty() {
+                    words.push_str(&format!(" from {}", one_line(&self.path)));
+                }
+                if self.published_at.is_some() {
+                    words.push_str(&format!(", {}", when(self.published_at, now)));
+                }
+                words
+            }
+            // pending, invalid, refused, root unreachable, or newer words.
+            _ => {
+                let mut words = state;
+                let error = one_line(&self.last_error);
+                if !error.is_empty() {
+                    words.push_str(&format!(": {error}"));
+                }
+                if self.published_version > 0 {
+                    words.push_str(&format!("; v{} stays published", self.published_version));
+                }
+                words
+            }
         }
     }
 }
@@ -65,6 +131,9 @@ pub struct BrokerStatus {
     pub readiness: Option<Readiness>,
     /// This cloud's own free capacity; `null` when the broker sent none.
     pub free: Option<Capacity>,
+    /// This cloud's descriptor in the root's directory; `null` when the
+    /// broker sent none (a broker older than the directory).
+    pub descriptor: Option<DescriptorStatus>,
     /// The table's reading of `presence_connected` (not in the JSON, whose
     /// keys are a contract).
     #[serde(skip)]
@@ -94,6 +163,7 @@ impl From<&StatusResponse> for BrokerStatus {
             peers_online: status.peers_online,
             readiness: status.readiness.as_ref().map(Readiness::from),
             free: status.free.as_ref().map(Capacity::from),
+            descriptor: status.descriptor.as_ref().map(DescriptorStatus::from),
             presence: if status.presence_connected {
                 Presence::Connected
             } else {
@@ -134,6 +204,13 @@ impl Render for BrokerStatus {
             (
                 "Free capacity",
                 self.free.map(|f| f.words()).unwrap_or_default(),
+            ),
+            (
+                "Descriptor",
+                self.descriptor
+                    .as_ref()
+                    .map(|d| d.words(now))
+                    .unwrap_or_default(),
             ),
             ("Version", self.broker_version.clone()),
             ("Started", when(self.started_at, now)),
@@ -184,6 +261,17 @@ mod tests {
                 memory_mib: 1536,
                 storage_gib: 500,
             }),
+            descriptor: Some(pb::DescriptorStatus {
+                path: "/etc/intercloud/cloud-a.ttl".into(),
+                published_version: 3,
+                state: "published".into(),
+                last_error: String::new(),
+                published_at: Some(Timestamp {
+                    seconds: 1_777_629_300,
+                    nanos: 0,
+                }),
+                triples: 142,
+            }),
         }
     }
 
@@ -210,8 +298,81 @@ mod tests {
             json["free"],
             serde_json::json!({"vcpu": 0, "memory_mib": 1536, "storage_gib": 500})
         );
+        assert_eq!(
+            json["descriptor"],
+            serde_json::json!({
+                "path": "/etc/intercloud/cloud-a.ttl",
+                "published_version": 3,
+                "state": "published",
+                "last_error": "",
+                "published_at": "2026-05-01T09:55:00Z",
+                "triples": 142,
+            })
+        );
         let keys: Vec<&String> = json.as_object().expect("object").keys().collect();
-        assert_eq!(keys.len(), 20);
+        assert_eq!(keys.len(), 21);
+    }
+
+    #[test]
+    fn the_descriptor_line_says_published_not_configured_or_why_not() {
+        let now = datetime!(2026-05-01 10:00:00 UTC);
+        let mut status = sample();
+        let text = BrokerStatus::from(&status).table(now);
+        assert!(
+            text.contains(
+                "Descriptor:               published v3 (142 triples) from /etc/intercloud/cloud-a.ttl, 2026-05-01T09:55:00Z (5m ago)\n"
+            ),
+            "{text}"
+        );
+        status.descriptor = Some(pb::DescriptorStatus {
+            state: "not configured".into(),
+            ..pb::DescriptorStatus::default()
+        });
+        let text = BrokerStatus::from(&status).table(now);
+        assert!(
+            text.contains("Descriptor:               not configured\n"),
+            "{text}"
+        );
+        status.descriptor = Some(pb::DescriptorStatus {
+            path: "/etc/intercloud/cloud-a.ttl".into(),
+            published_version: 3,
+            state: "refused".into(),
+            last_error: "version 2 is lower than\nthe published 3".into(),
+            published_at: None,
+            triples: 142,
+        });
+        let text = BrokerStatus::from(&status).table(now);
+        assert!(
+            text.contains(
+                "Descriptor:               refused: version 2 is lower than the published 3; v3 stays published\n"
+            ),
+            "{text}"
+        );
+        status.descriptor = Some(pb::DescriptorStatus {
+            path: "/etc/intercloud/cloud-a.ttl".into(),
+            state: "invalid".into(),
+            last_error: "ics:StorageClassShape ic:replicationFactor minInclusive".into(),
+            ..pb::DescriptorStatus::default()
+        });
+        let text = BrokerStatus::from(&status).table(now);
+        assert!(
+            text.contains(
+                "Descriptor:               invalid: ics:StorageClassShape ic:replicationFactor minInclusive\n"
+            ),
+            "{text}"
+        );
+        // A broker older than the directory sends nothing.
+        status.descriptor = None;
+        let view = BrokerStatus::from(&status);
+        assert!(
+            view.table(now).contains("Descriptor:               -\n"),
+            "{}",
+            view.table(now)
+        );
+        assert_eq!(
+            serde_json::to_value(&view).expect("json")["descriptor"],
+            serde_json::Value::Null
+        );
     }
 
     #[test]

@@ -9,15 +9,15 @@ const GAP: usize = 3;
 /// A table with a header row; columns are left-aligned to their widest cell.
 #[derive(Debug, Clone)]
 pub struct Table {
-    headers: Vec<&'static str>,
+    headers: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
     /// A table with these column headers and no rows.
-    pub fn new(headers: &[&'static str]) -> Self {
+    pub fn new(headers: &[&str]) -> Self {
         Self {
-            headers: headers.to_vec(),
+            headers: headers.iter().map(|h| one_line(h)).collect(),
             rows: Vec::new(),
         }
     }
@@ -49,14 +49,13 @@ impl Table {
             .len()
             .max(self.rows.iter().map(Vec::len).max().unwrap_or(0));
         let mut widths = vec![0; columns];
-        let header: Vec<String> = self.headers.iter().map(|h| (*h).to_owned()).collect();
-        for row in std::iter::once(&header).chain(&self.rows) {
+        for row in std::iter::once(&self.headers).chain(&self.rows) {
             for (i, cell) in row.iter().enumerate() {
                 widths[i] = widths[i].max(cell.chars().count());
             }
         }
         let mut out = String::new();
-        for row in std::iter::once(&header).chain(&self.rows) {
+        for row in std::iter::once(&self.headers).chain(&self.rows) {
             let mut line = String::new();
             for (i, cell) in row.iter().enumerate() {
                 if i > 0 {

@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod directory;
 mod enrolment;
 mod lifecycle;
 mod presence;
