@@ -145,7 +145,9 @@ pub struct DirectoryLimits {
 impl Default for DirectoryLimits {
     fn default() -> Self {
         Self {
-            query_timeout_ms: 10_000,
+            // Under intercloudctl's default --timeout (10 s), so operators
+            // see the root's explanation rather than the CLI giving up.
+            query_timeout_ms: 5_000,
             max_results: 10_000,
             max_result_bytes: 16 << 20,
             max_concurrent_queries: 4,
