@@ -319,17 +319,14 @@ impl DirectoryService for DirectoryApi {
         let liveness = move |cloud: &str| state.liveness(cloud, at, lease);
         let directory = self.directory();
         let query = constraints.to_sparql();
-        let (ranking, records, online_of) = blocking(move || {
-            let records = directory.records()?;
-            let online_of: std::collections::BTreeMap<String, Liveness> =
-                records.keys().map(|c| (c.clone(), liveness(c))).collect();
-            let online =
-                |c: &str| include_offline || matches!(online_of.get(c), Some(Liveness::Online));
+        let (ranking, liveness) = blocking(move || {
+            let online = |c: &str| include_offline || matches!(liveness(c), Liveness::Online);
             let ranking = directory.matching(&constraints, &online)?;
-            Ok((ranking, records, online_of))
+            Ok((ranking, liveness))
         })
         .await?;
-        let is_online = |c: &str| matches!(online_of.get(c), Some(Liveness::Online));
+        let directory = self.directory();
+        let version_of = |c: &str| directory.record(c).map_or(0, |r| r.version);
         Ok(Response::new(MatchResponse {
             candidates: ranking
                 .candidates
@@ -340,8 +337,8 @@ impl DirectoryService for DirectoryApi {
                     offer: c.offer.clone().unwrap_or_default(),
                     score: c.score,
                     explanation: c.explanation.clone(),
-                    online: is_online(&c.cloud_id),
-                    descriptor_version: records.get(&c.cloud_id).map_or(0, |r| r.version),
+                    online: liveness(&c.cloud_id) == Liveness::Online,
+                    descriptor_version: version_of(&c.cloud_id),
                 })
                 .collect(),
             left_out: ranking
@@ -349,14 +346,14 @@ impl DirectoryService for DirectoryApi {
                 .iter()
                 .map(|l| LeftOutCloud {
                     cloud_id: l.cloud_id.clone(),
-                    reason: match online_of.get(&l.cloud_id) {
-                        Some(Liveness::Offline(why)) if l.reason == "offline" => why.clone(),
+                    reason: match liveness(&l.cloud_id) {
+                        Liveness::Offline(why) if l.reason == "offline" => why,
                         _ => l.reason.clone(),
                     },
                 })
                 .collect(),
             query,
-            clouds_considered: u32::try_from(records.len()).unwrap_or(u32::MAX),
+            clouds_considered: u32::try_from(directory.published()).unwrap_or(u32::MAX),
         }))
     }
 
@@ -378,8 +375,7 @@ impl DirectoryService for DirectoryApi {
             ))),
         });
         let current = if include_current {
-            let directory = directory.clone();
-            blocking(move || directory.records()).await?
+            directory.records()
         } else {
             Default::default()
         };

@@ -135,6 +135,9 @@ pub struct Directory {
     limits: QueryLimits,
     /// One permit per query allowed to run at once.
     slots: Arc<tokio::sync::Semaphore>,
+    /// The record graph, indexed by cloud id: read at open, updated after
+    /// each commit (under `writer`), so lookups need not touch RocksDB.
+    index: std::sync::RwLock<BTreeMap<String, DescriptorInfo>>,
 }
 
 impl std::fmt::Debug for Directory {
@@ -148,19 +151,33 @@ impl std::fmt::Debug for Directory {
 impl Directory {
     /// Opens (or creates) the store in `path`.
     pub fn open(path: &Path, limits: QueryLimits) -> Result<Self, DirectoryError> {
-        Ok(Self::with_store(Store::open(path)?, limits))
+        Self::with_store(Store::open(path)?, limits)
     }
 
     /// A directory over an existing store (an in-memory one in tests).
-    pub fn with_store(store: Store, limits: QueryLimits) -> Self {
+    pub fn with_store(store: Store, limits: QueryLimits) -> Result<Self, DirectoryError> {
+        let index = read_records(&store)?;
         let (events, _) = broadcast::channel(256);
-        Self {
+        Ok(Self {
             store,
             writer: Mutex::new(()),
             events,
             limits,
             slots: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent.max(1))),
-        }
+            index: std::sync::RwLock::new(index),
+        })
+    }
+
+    fn index(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, DescriptorInfo>> {
+        self.index
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn index_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, DescriptorInfo>> {
+        self.index
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The query limits.
@@ -224,7 +241,7 @@ impl Directory {
             .writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let current = self.record(&info.cloud_id)?;
+        let current = self.record(&info.cloud_id);
         if publish::plan(current.as_ref(), info.version, &info.digest)?
             == publish::PublishPlan::Unchanged
         {
@@ -244,6 +261,7 @@ impl Directory {
             transaction.insert(&quad);
         }
         transaction.commit()?;
+        self.index_mut().insert(info.cloud_id.clone(), info.clone());
         let _ = self.events.send(Change {
             kind: ChangeKind::Published,
             info: info.clone(),
@@ -268,13 +286,14 @@ impl Directory {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let info = self
-            .record(cloud_id)?
+            .record(cloud_id)
             .ok_or_else(|| DirectoryError::NotPublished(cloud_id.to_owned()))?;
         let name = cloud_graph(cloud_id);
         let mut transaction = self.store.start_transaction()?;
         transaction.remove_named_graph(NamedOrBlankNodeRef::NamedNode(name.as_ref()))?;
         remove_record(&mut transaction, cloud_id)?;
         transaction.commit()?;
+        self.index_mut().remove(cloud_id);
         let _ = self.events.send(Change {
             kind: ChangeKind::Withdrawn,
             info: info.clone(),
@@ -285,51 +304,24 @@ impl Directory {
     }
 
     /// The record of a cloud's descriptor, if published.
-    pub fn record(&self, cloud_id: &str) -> Result<Option<DescriptorInfo>, DirectoryError> {
-        let subject = cloud_graph(cloud_id);
-        let record_graph = NamedNodeRef::new_unchecked(RECORD_GRAPH);
-        let quads = self
-            .store
-            .quads_for_pattern(
-                Some(subject.as_ref().into()),
-                None,
-                None,
-                Some(record_graph.into()),
-            )
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(DescriptorInfo::from_pairs(
-            quads.iter().map(|q| (q.predicate.as_ref(), &q.object)),
-        ))
+    pub fn record(&self, cloud_id: &str) -> Option<DescriptorInfo> {
+        self.index().get(cloud_id).cloned()
     }
 
     /// Every published descriptor's record, by cloud id.
-    pub fn records(&self) -> Result<BTreeMap<String, DescriptorInfo>, DirectoryError> {
-        let record_graph = NamedNodeRef::new_unchecked(RECORD_GRAPH);
-        let mut by_subject: BTreeMap<String, Vec<(oxigraph::model::NamedNode, Term)>> =
-            BTreeMap::new();
-        for quad in self
-            .store
-            .quads_for_pattern(None, None, None, Some(record_graph.into()))
-        {
-            let quad = quad?;
-            by_subject
-                .entry(quad.subject.to_string())
-                .or_default()
-                .push((quad.predicate, quad.object));
-        }
-        Ok(by_subject
-            .values()
-            .filter_map(|pairs| {
-                DescriptorInfo::from_pairs(pairs.iter().map(|(p, o)| (p.as_ref(), o)))
-            })
-            .map(|info| (info.cloud_id.clone(), info))
-            .collect())
+    pub fn records(&self) -> BTreeMap<String, DescriptorInfo> {
+        self.index().clone()
+    }
+
+    /// How many descriptors are published.
+    pub fn published(&self) -> usize {
+        self.index().len()
     }
 
     /// A cloud's record and its graph as Turtle.
     pub fn get(&self, cloud_id: &str) -> Result<(DescriptorInfo, String), DirectoryError> {
         let info = self
-            .record(cloud_id)?
+            .record(cloud_id)
             .ok_or_else(|| DirectoryError::NotPublished(cloud_id.to_owned()))?;
         let name = cloud_graph(cloud_id);
         let mut turtle = Vec::new();
@@ -418,6 +410,24 @@ pub async fn query_with_deadline(
             Err(timed_out())
         }
     }
+}
+
+/// Reads the record graph (at open: afterwards the index is kept in step).
+fn read_records(store: &Store) -> Result<BTreeMap<String, DescriptorInfo>, StorageError> {
+    let record_graph = NamedNodeRef::new_unchecked(RECORD_GRAPH);
+    let mut by_subject: BTreeMap<String, Vec<(oxigraph::model::NamedNode, Term)>> = BTreeMap::new();
+    for quad in store.quads_for_pattern(None, None, None, Some(record_graph.into())) {
+        let quad = quad?;
+        by_subject
+            .entry(quad.subject.to_string())
+            .or_default()
+            .push((quad.predicate, quad.object));
+    }
+    Ok(by_subject
+        .values()
+        .filter_map(|pairs| DescriptorInfo::from_pairs(pairs.iter().map(|(p, o)| (p.as_ref(), o))))
+        .map(|info| (info.cloud_id.clone(), info))
+        .collect())
 }
 
 fn remove_record(
@@ -513,7 +523,8 @@ mod tests {
 
     #[test]
     fn a_publication_fills_the_cloud_graph_and_its_record_together() {
-        let directory = Directory::with_store(Store::new().expect("store"), LIMITS);
+        let directory =
+            Directory::with_store(Store::new().expect("store"), LIMITS).expect("directory");
         let mut events = directory.subscribe();
         let a = example("cloud-a.ttl");
         let published = publish(&directory, "cloud-a", &a).expect("publish");
@@ -530,10 +541,7 @@ mod tests {
             )
             .count() as u64;
         assert_eq!(in_graph, published.info.triples);
-        assert_eq!(
-            directory.record("cloud-a").expect("record"),
-            Some(published.info.clone())
-        );
+        assert_eq!(directory.record("cloud-a"), Some(published.info.clone()));
         let change = events.try_recv().expect("event");
         assert_eq!(
             (change.kind, change.info),
@@ -543,7 +551,8 @@ mod tests {
 
     #[test]
     fn publishing_the_same_version_again_changes_nothing_and_stays_silent() {
-        let directory = Directory::with_store(Store::new().expect("store"), LIMITS);
+        let directory =
+            Directory::with_store(Store::new().expect("store"), LIMITS).expect("directory");
         let a = example("cloud-a.ttl");
         let first = publish(&directory, "cloud-a", &a).expect("publish");
         let mut events = directory.subscribe();
@@ -558,7 +567,8 @@ mod tests {
 
     #[test]
     fn a_new_version_replaces_the_whole_graph() {
-        let directory = Directory::with_store(Store::new().expect("store"), LIMITS);
+        let directory =
+            Directory::with_store(Store::new().expect("store"), LIMITS).expect("directory");
         let a = example("cloud-a.ttl");
         let v = version_of(&a);
         publish(&directory, "cloud-a", &a).expect("publish");
@@ -592,7 +602,8 @@ mod tests {
 
     #[test]
     fn stale_and_silently_changed_versions_are_refused_and_leave_the_graph() {
-        let directory = Directory::with_store(Store::new().expect("store"), LIMITS);
+        let directory =
+            Directory::with_store(Store::new().expect("store"), LIMITS).expect("directory");
         let a = example("cloud-a.ttl");
         let v = version_of(&a);
         let first = publish(&directory, "cloud-a", &bumped(&a, v, v + 2)).expect("publish");
@@ -612,26 +623,25 @@ mod tests {
             ),
             "{error}"
         );
-        assert_eq!(
-            directory.record("cloud-a").expect("record"),
-            Some(first.info)
-        );
+        assert_eq!(directory.record("cloud-a"), Some(first.info));
     }
 
     #[test]
     fn a_descriptor_of_another_cloud_is_refused() {
-        let directory = Directory::with_store(Store::new().expect("store"), LIMITS);
+        let directory =
+            Directory::with_store(Store::new().expect("store"), LIMITS).expect("directory");
         let error = publish(&directory, "cloud-a", &example("cloud-b.ttl")).expect_err("not yours");
         assert_eq!(
             error.to_string(),
             "the descriptor describes cloud-b, but spiffe://intercloud.lab/cloud/cloud-a may publish only cloud-a's descriptor"
         );
-        assert!(directory.records().expect("records").is_empty());
+        assert!(directory.records().is_empty());
     }
 
     #[test]
     fn invalid_descriptors_are_refused_with_their_violations() {
-        let directory = Directory::with_store(Store::new().expect("store"), LIMITS);
+        let directory =
+            Directory::with_store(Store::new().expect("store"), LIMITS).expect("directory");
         let error = publish(
             &directory,
             "cloud-a",
@@ -643,26 +653,20 @@ mod tests {
         let error =
             publish(&directory, "cloud-a", &example("invalid-syntax.ttl")).expect_err("syntax");
         assert!(error.to_string().contains("line 29"), "{error}");
-        assert!(directory.records().expect("records").is_empty());
+        assert!(directory.records().is_empty());
     }
 
     #[test]
     fn withdrawing_removes_graph_and_record() {
-        let directory = Directory::with_store(Store::new().expect("store"), LIMITS);
+        let directory =
+            Directory::with_store(Store::new().expect("store"), LIMITS).expect("directory");
         publish(&directory, "cloud-a", &example("cloud-a.ttl")).expect("publish");
         publish(&directory, "cloud-b", &example("cloud-b.ttl")).expect("publish");
         let removed = directory
             .withdraw("cloud-a", "test", OffsetDateTime::now_utc())
             .expect("withdraw");
         assert_eq!(removed.cloud_id, "cloud-a");
-        assert_eq!(
-            directory
-                .records()
-                .expect("records")
-                .keys()
-                .collect::<Vec<_>>(),
-            ["cloud-b"]
-        );
+        assert_eq!(directory.records().keys().collect::<Vec<_>>(), ["cloud-b"]);
         let name = cloud_graph("cloud-a");
         assert_eq!(
             directory
@@ -683,8 +687,21 @@ mod tests {
     }
 
     #[test]
+    fn the_index_is_read_back_when_the_store_is_opened_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let published = {
+            let directory = Directory::open(dir.path(), LIMITS).expect("open");
+            publish(&directory, "cloud-a", &example("cloud-a.ttl")).expect("publish")
+        };
+        let directory = Directory::open(dir.path(), LIMITS).expect("reopen");
+        assert_eq!(directory.record("cloud-a"), Some(published.info));
+        assert_eq!(directory.published(), 1);
+    }
+
+    #[test]
     fn get_returns_turtle_that_parses_back_to_the_same_graph() {
-        let directory = Directory::with_store(Store::new().expect("store"), LIMITS);
+        let directory =
+            Directory::with_store(Store::new().expect("store"), LIMITS).expect("directory");
         let published = publish(&directory, "cloud-c", &example("cloud-c.ttl")).expect("publish");
         let (info, turtle) = directory.get("cloud-c").expect("get");
         assert_eq!(info, published.info);
@@ -698,7 +715,8 @@ mod tests {
 
     #[test]
     fn matching_runs_over_the_published_graphs() {
-        let directory = Directory::with_store(Store::new().expect("store"), LIMITS);
+        let directory =
+            Directory::with_store(Store::new().expect("store"), LIMITS).expect("directory");
         for cloud in ["cloud-a", "cloud-b", "cloud-c"] {
             publish(&directory, cloud, &example(&format!("{cloud}.ttl"))).expect("publish");
         }
