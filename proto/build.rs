@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/intercloud/v1/federation.proto",
         "proto/intercloud/v1/broker.proto",
         "proto/intercloud/v1/directory.proto",
+        "proto/intercloud/v1/time.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={file}");

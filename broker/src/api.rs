@@ -8,8 +8,9 @@ use std::pin::Pin;
 
 use futures::{Stream, StreamExt as _};
 use intercloud_proto::v1::{
-    DescriptorStatus, FederationState, ListPeersRequest, ListPeersResponse, NegotiateRequest,
-    NegotiateResponse, PeerEvent, StatusRequest, StatusResponse, WatchPeersRequest, peer_event,
+    ClockStatus, DescriptorStatus, FederationState, ListPeersRequest, ListPeersResponse,
+    NegotiateRequest, NegotiateResponse, PeerEvent, StatusRequest, StatusResponse,
+    WatchPeersRequest, peer_event,
 };
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -73,6 +74,7 @@ impl Broker for BrokerApi {
             readiness: Some(readiness),
             free: Some(free),
             descriptor: Some(descriptor_message(core.descriptor())),
+            clock: Some(clock_message(core.clock(), time::OffsetDateTime::now_utc())),
         }))
     }
 
@@ -167,8 +169,93 @@ fn descriptor_message(status: crate::directory::DescriptorStatus) -> DescriptorS
     }
 }
 
+fn clock_message(status: crate::clock::ClockStatus, now: time::OffsetDateTime) -> ClockStatus {
+    let estimate = status.estimate;
+    ClockStatus {
+        detail: status.detail(now),
+        server: status.server,
+        health: status.health.words().to_owned(),
+        offset_ms: estimate.map_or(0.0, |e| nanos_as_millis(e.offset.as_nanos())),
+        delay_ms: estimate.map_or(0.0, |e| duration_as_millis(e.delay)),
+        jitter_ms: estimate.map_or(0.0, |e| duration_as_millis(e.jitter)),
+        last_sync: timestamp_opt(status.last_sync),
+        samples: estimate.map_or(0, |e| e.samples),
+        stratum: status.root.map_or(0, |r| u32::from(r.stratum)),
+        reference_id: status
+            .root
+            .map(|r| r.reference_id.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+fn nanos_as_millis(nanos: i64) -> f64 {
+    nanos as f64 / 1e6
+}
+
+fn duration_as_millis(duration: std::time::Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
 fn presence_not_configured() -> Status {
     Status::failed_precondition(
         "presence is not configured on this broker: add an [xmpp] section to its config",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use intercloud_ntp::SignedDuration;
+    use intercloud_ntp::packet::ReferenceId;
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::clock::state::{ClockEstimate, RootClock};
+    use crate::clock::{ClockHealth, ClockStatus as Clock};
+
+    #[test]
+    fn the_clock_status_is_in_milliseconds_with_its_detail() {
+        let now = datetime!(2026-05-01 10:00:00 UTC);
+        let status = Clock {
+            health: ClockHealth::Ok,
+            estimate: Some(ClockEstimate {
+                offset: SignedDuration::from_nanos(-42_000),
+                delay: Duration::from_micros(120),
+                jitter: Duration::from_micros(10),
+                samples: 8,
+            }),
+            last_sync: Some(datetime!(2026-05-01 09:59:59 UTC)),
+            root: Some(RootClock {
+                stratum: 10,
+                reference_id: ReferenceId::LOCAL_CLOCK,
+            }),
+            max_offset: Duration::from_millis(100),
+            ..Clock::starting("127.0.0.1:7123".into())
+        };
+        let message = clock_message(status, now);
+        assert_eq!(message.server, "127.0.0.1:7123");
+        assert_eq!(message.health, "ok");
+        assert_eq!(
+            message.detail,
+            "offset -0.042 ms within the 100 ms threshold"
+        );
+        assert!((message.offset_ms + 0.042).abs() < 1e-9);
+        assert!((message.delay_ms - 0.12).abs() < 1e-9);
+        assert!((message.jitter_ms - 0.01).abs() < 1e-9);
+        assert_eq!(message.samples, 8);
+        assert_eq!(message.stratum, 10);
+        assert_eq!(message.reference_id, "LOCL");
+        assert_eq!(
+            message.last_sync.map(|t| t.seconds),
+            Some(now.unix_timestamp() - 1)
+        );
+
+        let message = clock_message(Clock::not_configured(), now);
+        assert_eq!(message.health, "not configured");
+        assert_eq!(message.server, "");
+        assert_eq!(message.samples, 0);
+        assert_eq!(message.last_sync, None);
+        assert_eq!(message.reference_id, "");
+    }
 }

@@ -41,6 +41,9 @@ pub struct BrokerConfig {
     /// This cloud's service descriptor, published to the root's directory.
     #[serde(default)]
     pub directory: DirectoryConfig,
+    /// The local clock measured against the root's NTP server.
+    #[serde(default)]
+    pub clock: ClockConfig,
     /// Log line format.
     #[serde(default)]
     pub log_format: LogFormat,
@@ -220,6 +223,114 @@ impl DirectoryConfig {
     }
 }
 
+/// The local clock's health against the root's NTP server. The broker only
+/// measures; it never sets the system clock.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClockConfig {
+    /// The root's NTP server, `host:port` (its `[ntp] listen`); without it
+    /// the clock is not measured.
+    pub ntp_server: Option<String>,
+    /// Seconds between two requests (a Kiss-o'-Death RATE from the server
+    /// doubles it, up to [`crate::clock::state::MAX_BACKOFF_POLL`]).
+    pub poll_seconds: u64,
+    /// How long one request waits for its reply.
+    pub timeout_ms: u64,
+    /// Above this |offset| the clock is degraded.
+    pub max_offset_ms: u64,
+    /// With no valid reply for this long the clock is unsynchronised.
+    pub unsynchronised_after_seconds: u64,
+}
+
+/// The longest `clock.poll_seconds`: RFC 5905's MAXPOLL, 2^17 s (36.4 h).
+const MAX_POLL_SECONDS: u64 = 1 << intercloud_ntp::MAX_POLL;
+
+impl Default for ClockConfig {
+    fn default() -> Self {
+        Self {
+            ntp_server: None,
+            poll_seconds: 16,
+            timeout_ms: 1000,
+            max_offset_ms: 100,
+            unsynchronised_after_seconds: 60,
+        }
+    }
+}
+
+impl ClockConfig {
+    /// Seconds between two requests.
+    pub fn poll(&self) -> Duration {
+        Duration::from_secs(self.poll_seconds)
+    }
+
+    /// How long one request waits for its reply.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// Above this |offset| the clock is degraded.
+    pub fn max_offset(&self) -> Duration {
+        Duration::from_millis(self.max_offset_ms)
+    }
+
+    /// With no valid reply for this long the clock is unsynchronised.
+    pub fn unsynchronised_after(&self) -> Duration {
+        Duration::from_secs(self.unsynchronised_after_seconds)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(server) = &self.ntp_server
+            && !is_host_port(server)
+        {
+            return Err(ConfigError::bad_value(
+                "clock.ntp_server",
+                format!(
+                    "{server:?} is not host:port (the root's [ntp] listen, e.g. 127.0.0.1:7123)"
+                ),
+            ));
+        }
+        if !(1..=MAX_POLL_SECONDS).contains(&self.poll_seconds) {
+            return Err(ConfigError::bad_value(
+                "clock.poll_seconds",
+                format!("{} is not within 1..={MAX_POLL_SECONDS}", self.poll_seconds),
+            ));
+        }
+        let poll_ms = self.poll_seconds * 1000;
+        if !(1..=poll_ms).contains(&self.timeout_ms) {
+            return Err(ConfigError::bad_value(
+                "clock.timeout_ms",
+                format!(
+                    "{} is not within 1..={poll_ms} (a reply is not awaited past the next poll, clock.poll_seconds = {})",
+                    self.timeout_ms, self.poll_seconds
+                ),
+            ));
+        }
+        if self.max_offset_ms == 0 {
+            return Err(ConfigError::bad_value(
+                "clock.max_offset_ms",
+                "must be at least 1",
+            ));
+        }
+        if self.unsynchronised_after_seconds <= self.poll_seconds {
+            return Err(ConfigError::bad_value(
+                "clock.unsynchronised_after_seconds",
+                format!(
+                    "{} must be above clock.poll_seconds ({}), or the clock would count as unsynchronised between two polls",
+                    self.unsynchronised_after_seconds, self.poll_seconds
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `host:port` with a non-empty host and a port from 1 to 65535.
+fn is_host_port(value: &str) -> bool {
+    value
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
 /// Timers.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -308,10 +419,7 @@ impl BrokerConfig {
             ("root.api", &self.root.api),
             ("root.enroll", &self.root.enroll),
         ] {
-            let port_ok = value
-                .rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
-            if !port_ok {
+            if !is_host_port(value) {
                 return Err(ConfigError::bad_value(
                     key,
                     format!("{value:?} is not host:port"),
@@ -351,6 +459,7 @@ impl BrokerConfig {
             x.validate(&self.cloud_id, &self.federation)?;
         }
         self.directory.validate()?;
+        self.clock.validate()?;
         if t.backoff_max_ms < t.backoff_initial_ms {
             return Err(ConfigError::bad_value(
                 "timers.backoff_max_ms",
@@ -545,5 +654,112 @@ mod tests {
         assert!(error.contains("descriptr"), "{error}");
         let error = error_line("[directory]\ncheck_seconds = -1");
         assert!(error.contains("check_seconds"), "{error}");
+    }
+
+    #[test]
+    fn without_a_clock_section_the_clock_is_not_measured() {
+        let config = load_with("").expect("loads");
+        let clock = &config.clock;
+        assert_eq!(clock.ntp_server, None);
+        assert_eq!(clock.poll(), Duration::from_secs(16));
+        assert_eq!(clock.timeout(), Duration::from_millis(1000));
+        assert_eq!(clock.max_offset(), Duration::from_millis(100));
+        assert_eq!(clock.unsynchronised_after(), Duration::from_secs(60));
+        let empty = load_with("[clock]").expect("an empty section loads");
+        assert_eq!(empty.clock.ntp_server, None);
+    }
+
+    #[test]
+    fn clock_keys_are_read() {
+        let config = load_with(
+            "[clock]\n\
+             ntp_server = \"root.intercloud.lab:7123\"\n\
+             poll_seconds = 2\n\
+             timeout_ms = 500\n\
+             max_offset_ms = 5\n\
+             unsynchronised_after_seconds = 10",
+        )
+        .expect("loads");
+        let clock = &config.clock;
+        assert_eq!(
+            clock.ntp_server.as_deref(),
+            Some("root.intercloud.lab:7123")
+        );
+        assert_eq!(clock.poll(), Duration::from_secs(2));
+        assert_eq!(clock.timeout(), Duration::from_millis(500));
+        assert_eq!(clock.max_offset(), Duration::from_millis(5));
+        assert_eq!(clock.unsynchronised_after(), Duration::from_secs(10));
+        // The shortest settings the lab and the tests use.
+        let fast = load_with(
+            "[clock]\nntp_server = \"127.0.0.1:7123\"\npoll_seconds = 1\nunsynchronised_after_seconds = 3",
+        )
+        .expect("loads");
+        assert_eq!(fast.clock.timeout(), Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn bad_clock_values_name_the_key() {
+        for (extra, key, words) in [
+            (
+                "[clock]\nntp_server = \"127.0.0.1\"",
+                "`clock.ntp_server`",
+                "\"127.0.0.1\" is not host:port",
+            ),
+            (
+                "[clock]\nntp_server = \":7123\"",
+                "`clock.ntp_server`",
+                "is not host:port",
+            ),
+            (
+                "[clock]\nntp_server = \"127.0.0.1:0\"",
+                "`clock.ntp_server`",
+                "is not host:port",
+            ),
+            (
+                "[clock]\npoll_seconds = 0",
+                "`clock.poll_seconds`",
+                "0 is not within 1..=131072",
+            ),
+            (
+                "[clock]\npoll_seconds = 200000\nunsynchronised_after_seconds = 400000",
+                "`clock.poll_seconds`",
+                "200000 is not within 1..=131072",
+            ),
+            (
+                "[clock]\ntimeout_ms = 0",
+                "`clock.timeout_ms`",
+                "0 is not within 1..=16000",
+            ),
+            (
+                "[clock]\npoll_seconds = 1\ntimeout_ms = 1500\nunsynchronised_after_seconds = 5",
+                "`clock.timeout_ms`",
+                "1500 is not within 1..=1000",
+            ),
+            (
+                "[clock]\nmax_offset_ms = 0",
+                "`clock.max_offset_ms`",
+                "must be at least 1",
+            ),
+            (
+                "[clock]\npoll_seconds = 60",
+                "`clock.unsynchronised_after_seconds`",
+                "60 must be above clock.poll_seconds (60)",
+            ),
+            (
+                "[clock]\nunsynchronised_after_seconds = 0",
+                "`clock.unsynchronised_after_seconds`",
+                "must be above clock.poll_seconds (16)",
+            ),
+        ] {
+            let error = error_line(extra);
+            assert!(error.contains(key), "{extra}: {error}");
+            assert!(error.contains(words), "{extra}: {error}");
+        }
+        let error = error_line("[clock]\nntp_sever = \"127.0.0.1:7123\"");
+        assert!(error.contains("ntp_sever"), "{error}");
+        let error = error_line("[clock]\npoll_seconds = -1");
+        assert!(error.contains("poll_seconds"), "{error}");
+        let error = error_line("[clock]\nmax_offset_ms = \"100ms\"");
+        assert!(error.contains("max_offset_ms"), "{error}");
     }
 }

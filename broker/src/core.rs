@@ -1,5 +1,6 @@
 //! What the broker's tasks share: configuration, identity, TLS
-//! configurations kept in step with renewals and CRLs, and the link state.
+//! configurations kept in step with renewals and CRLs, the link state, and
+//! the statuses of the descriptor's publication and of the clock.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -12,6 +13,7 @@ use intercloud_trust::{CloudId, OperatorScope, SpiffeId};
 use rustls::{ClientConfig, ServerConfig};
 use time::OffsetDateTime;
 
+use crate::clock::ClockStatus;
 use crate::config::BrokerConfig;
 use crate::directory::DescriptorStatus;
 use crate::identity::Identity;
@@ -36,6 +38,8 @@ pub struct BrokerCore {
     pub peers: PeerView,
     /// This cloud's descriptor in the root's directory.
     descriptor: Mutex<DescriptorStatus>,
+    /// The local clock against the root's NTP server.
+    clock: Mutex<ClockStatus>,
 }
 
 /// Who may use a broker's operator API: operators of its own cloud.
@@ -90,6 +94,10 @@ impl BrokerCore {
             Some(path) => DescriptorStatus::configured(path.display().to_string()),
             None => DescriptorStatus::not_configured(),
         };
+        let clock = match &config.clock.ntp_server {
+            Some(server) => ClockStatus::starting(server.clone()),
+            None => ClockStatus::not_configured(),
+        };
         Ok(Self {
             spiffe_id: SpiffeId::cloud(&config.federation, &config.cloud_id),
             started_at: OffsetDateTime::now_utc(),
@@ -101,6 +109,7 @@ impl BrokerCore {
             link: Mutex::new(LinkState::default()),
             peers,
             descriptor: Mutex::new(descriptor),
+            clock: Mutex::new(clock),
         })
     }
 
@@ -171,6 +180,19 @@ impl BrokerCore {
             .descriptor
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = status;
+    }
+
+    /// The local clock against the root's NTP server.
+    pub fn clock(&self) -> ClockStatus {
+        self.clock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records the clock's status (the clock driver calls this).
+    pub fn set_clock(&self, status: ClockStatus) {
+        *self.clock.lock().unwrap_or_else(PoisonError::into_inner) = status;
     }
 
     /// Reads or changes the link state.

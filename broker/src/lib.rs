@@ -10,6 +10,8 @@
 //!   announcements, their verification, the peer table, offers and reservations.
 //! - [`directory`]: this cloud's descriptor, published to the root's directory
 //!   at join and whenever the file changes (pure state + driver).
+//! - [`clock`]: the local clock measured against the root's NTP server
+//!   (pure state + driver); never set.
 //! - [`core`]: shared state; TLS configurations swapped on renewal and CRL refresh.
 //! - [`api`]: the `Broker` gRPC service (operators of this cloud only).
 //! - [`server`]: start-up and serving.
@@ -17,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod core;
 pub mod directory;

@@ -1,7 +1,7 @@
 //! Starting a broker: resolve its identity (saved, pre-provisioned, or by
 //! enrolling), then serve the operator API and run the link to the root,
-//! presence and the descriptor's publication until the shutdown future
-//! completes.
+//! presence, the descriptor's publication and the clock's measurement until
+//! the shutdown future completes.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -175,10 +175,21 @@ pub async fn serve(
             }
         }
     };
+    let clock = {
+        let settings = crate::clock::state::ClockSettings::from_config(&core.config.clock);
+        let core = core.clone();
+        let stopped = stop.stopped();
+        async move {
+            if let Some(settings) = settings {
+                let share = |status| core.set_clock(status);
+                crate::clock::driver::run(settings, share, stopped).await;
+            }
+        }
+    };
     let store = IdentityStore::new(&core.config.data_dir);
     let link = crate::link::run(core.clone(), store, advertise, stop.stopped());
     let both = async {
-        let (served, (), (), ()) = tokio::join!(api, link, xmpp, directory);
+        let (served, (), (), (), ()) = tokio::join!(api, link, xmpp, directory, clock);
         served.map_err(|e| StartError::Other(format!("gRPC server: {e}")))
     };
     stop.run_until(both, shutdown).await

@@ -98,8 +98,26 @@ pub enum Command {
         #[command(subcommand)]
         command: DirectoryCommand,
     },
+    /// The root's clock (Time.Now) and the local clock's offset to it
+    #[command(
+        after_help = "Asks the root (a root context's endpoint, or a broker context's root_endpoint) N times and keeps the reading with the shortest round trip: the offset is the root's time + round trip/2 - the local time when the answer came (Cristian's method), true to within half the round trip. A positive offset means the local clock is behind the root. The local clock is never changed.\n\nExit status: 0 on an answer, 1 on any error."
+    )]
+    Time(TimeArgs),
     /// List the contexts of the config file
     Contexts,
+}
+
+/// `time --samples N`.
+#[derive(Debug, Args)]
+pub struct TimeArgs {
+    /// How many readings to take (1 to 100); the one with the shortest round trip is kept
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u32).range(1..=100)
+    )]
+    pub samples: u32,
 }
 
 /// `publish --file x.ttl`.
@@ -496,6 +514,37 @@ mod tests {
         assert!(args.region.is_none());
         // --kind is required.
         assert!(Cli::try_parse_from(["intercloudctl", "match", "--region", "EU"]).is_err());
+    }
+
+    #[test]
+    fn time_takes_1_to_100_samples_5_by_default() {
+        let cli = Cli::try_parse_from(["intercloudctl", "time"]).expect("parse");
+        assert!(matches!(
+            cli.command,
+            Command::Time(TimeArgs { samples: 5 })
+        ));
+        let cli = Cli::try_parse_from([
+            "intercloudctl",
+            "--context",
+            "cloud-a",
+            "time",
+            "--samples",
+            "100",
+            "-o",
+            "json",
+        ])
+        .expect("parse");
+        assert!(matches!(
+            cli.command,
+            Command::Time(TimeArgs { samples: 100 })
+        ));
+        assert_eq!(cli.output, Format::Json);
+        for bad in ["0", "101", "-1", "five"] {
+            assert!(
+                Cli::try_parse_from(["intercloudctl", "time", "--samples", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -259,6 +259,13 @@ impl Remote {
         if let Some(hint) = self.directory_hint(method, code) {
             return Some(hint);
         }
+        if method.starts_with("Time.") && code == Code::Unimplemented {
+            return Some(format!(
+                "the root at {} does not serve Time: it may be older than this CLI; check {}",
+                self.endpoint,
+                self.check_endpoint()
+            ));
+        }
         let root_only = matches!(method, "CreateJoinToken" | "Revoke");
         Some(match code {
             Code::PermissionDenied if root_only && !self.root_context => {

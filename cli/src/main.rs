@@ -10,7 +10,8 @@
 //!   they arrive). A broker's API: `status`, `peers`, `negotiate`; the root's
 //!   `Federation`: `members`, `member`, `token`, `revoke`, `revocations`; the
 //!   root's `Directory`: `publish`, `query`, `match`, `directory`; the root's
-//!   enrolment port: `enroll`; local only: `describe`, `contexts`.
+//!   `Time`: `time`; the root's enrolment port: `enroll`; local only:
+//!   `describe`, `contexts`.
 //! - [`output`]: views of the responses, rendered as tables or JSON (pure).
 //! - [`report`]: the single `error: …` line and its hint.
 //!

@@ -18,8 +18,9 @@
 //! tokens, revocations), `presence` (peers, their events, negotiation),
 //! `descriptor` (`describe`'s check), `directory` (published descriptors and
 //! their events), `matching` (`match`'s ranked candidates), `sparql` (SPARQL
-//! JSON results as a table), `local` (contexts, enrolment), and the helpers
-//! `table`, `clock`, `capacity`, `iri`.
+//! JSON results as a table), `root_time` (`time`'s reading of the root's
+//! clock), `local` (contexts, enrolment), and the helpers `table`, `clock`
+//! (timestamps), `capacity`, `iri`.
 
 mod broker;
 mod capacity;
@@ -31,6 +32,7 @@ mod iri;
 mod local;
 mod matching;
 mod presence;
+mod root_time;
 mod sparql;
 pub mod table;
 
@@ -41,6 +43,7 @@ pub use federation::{JoinToken, Member, MemberList, Revocations, Revoked, RootSt
 pub use local::{ContextList, Enrolled};
 pub use matching::MatchResult;
 pub use presence::{PeerChange, PeerList, Reservation};
+pub use root_time::{RootTime, TimeReading, best};
 pub use sparql::results_table;
 
 use intercloud_proto::v1::{FederationState, MemberState};

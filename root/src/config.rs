@@ -33,6 +33,9 @@ pub struct RootConfig {
     /// The service directory's query limits.
     #[serde(default)]
     pub directory: DirectoryLimits,
+    /// The NTP server (served on `listen.ntp`) and `Time.Now`.
+    #[serde(default)]
+    pub ntp: NtpSettings,
     /// Log line format.
     #[serde(default)]
     pub log_format: LogFormat,
@@ -51,6 +54,9 @@ pub struct Listen {
     /// Not served when absent.
     #[serde(default)]
     pub sparql: Option<SocketAddr>,
+    /// UDP: NTP version 4, server mode. Not served when absent.
+    #[serde(default)]
+    pub ntp: Option<SocketAddr>,
 }
 
 /// Certificates and keys, PEM files.
@@ -155,6 +161,93 @@ impl Default for DirectoryLimits {
     }
 }
 
+/// How the root serves time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NtpSettings {
+    /// Stratum of the local clock (1..=15), served with reference id "LOCL"
+    /// unless `upstream_stratum` is set.
+    pub stratum: u8,
+    /// The host's clock follows an upstream of this stratum (through
+    /// chrony, say): the root serves at this + 1.
+    pub upstream_stratum: Option<u8>,
+    /// The upstream's reference id: its IPv4 address or a code such as
+    /// "GPS". Required with `upstream_stratum`.
+    pub upstream_refid: Option<String>,
+    /// Average interval a client must keep between requests (ms); faster
+    /// clients get a kiss-o'-death RATE, then silence.
+    pub rate_interval_ms: u64,
+    /// Requests a quiet client may send at once.
+    pub rate_burst: u32,
+    /// Clients the rate limiter remembers (the oldest is forgotten).
+    pub rate_max_clients: usize,
+}
+
+impl Default for NtpSettings {
+    fn default() -> Self {
+        Self {
+            stratum: intercloud_ntp::server::DEFAULT_LOCAL_STRATUM,
+            upstream_stratum: None,
+            upstream_refid: None,
+            rate_interval_ms: 250,
+            rate_burst: 16,
+            rate_max_clients: 4096,
+        }
+    }
+}
+
+impl NtpSettings {
+    /// The configured reference, or the key that is wrong and why.
+    pub fn reference(&self) -> Result<crate::clock::Reference, ConfigError> {
+        use crate::clock::{Reference, parse_reference_id};
+        match (self.upstream_stratum, &self.upstream_refid) {
+            (None, None) => {
+                if !(1..=15).contains(&self.stratum) {
+                    return Err(ConfigError::bad_value(
+                        "ntp.stratum",
+                        "must be between 1 (a primary reference) and 15",
+                    ));
+                }
+                Ok(Reference::Local {
+                    stratum: self.stratum,
+                })
+            }
+            (Some(stratum), Some(refid)) => {
+                if !(1..=14).contains(&stratum) {
+                    return Err(ConfigError::bad_value(
+                        "ntp.upstream_stratum",
+                        "must be between 1 and 14 (the root serves at one more)",
+                    ));
+                }
+                let id = parse_reference_id(refid).ok_or_else(|| {
+                    ConfigError::bad_value(
+                        "ntp.upstream_refid",
+                        format!("{refid:?} is neither an IPv4 address nor 1 to 4 printable ASCII characters"),
+                    )
+                })?;
+                Ok(Reference::Upstream { stratum, id })
+            }
+            (Some(_), None) => Err(ConfigError::bad_value(
+                "ntp.upstream_refid",
+                "is required with ntp.upstream_stratum (the upstream's IPv4 address, or e.g. \"GPS\")",
+            )),
+            (None, Some(_)) => Err(ConfigError::bad_value(
+                "ntp.upstream_stratum",
+                "is required with ntp.upstream_refid",
+            )),
+        }
+    }
+
+    /// The rate limiter's settings.
+    pub fn rate_limit(&self) -> intercloud_ntp::ratelimit::RateLimitConfig {
+        intercloud_ntp::ratelimit::RateLimitConfig {
+            interval: Duration::from_millis(self.rate_interval_ms),
+            burst: self.rate_burst,
+            max_clients: self.rate_max_clients,
+        }
+    }
+}
+
 /// Flags that override the file.
 #[derive(Debug, Default, Serialize)]
 pub struct Overrides {
@@ -228,6 +321,16 @@ impl RootConfig {
                 "registration.heartbeat_interval_seconds",
                 "must be at least 1",
             ));
+        }
+        self.ntp.reference()?;
+        for (key, ok) in [
+            ("ntp.rate_interval_ms", self.ntp.rate_interval_ms >= 1),
+            ("ntp.rate_burst", self.ntp.rate_burst >= 1),
+            ("ntp.rate_max_clients", self.ntp.rate_max_clients >= 1),
+        ] {
+            if !ok {
+                return Err(ConfigError::bad_value(key, "must be at least 1"));
+            }
         }
         let d = &self.directory;
         for (key, value, min) in [

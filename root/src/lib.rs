@@ -8,6 +8,9 @@
 //! - [`authz`]: per-method rules on top of the TLS layer's identity check.
 //! - [`directory`]: the service directory (oxigraph on RocksDB), its queries and matching.
 //! - [`enrollment`], [`federation`]: the gRPC services.
+//! - [`clock`], [`ntp_server`], [`time_api`]: the federation's time source:
+//!   what the root says of its clock, the NTP server thread (UDP, `listen.ntp`),
+//!   and `Time.Now` for clients that cannot use UDP.
 //! - [`server`]: loads everything and serves the two ports:
 //!   `listen.api` (mutual TLS) and `listen.enroll` (server-authenticated TLS,
 //!   where a join token stands in for the missing client certificate).
@@ -15,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod authz;
+pub mod clock;
 pub mod config;
 pub mod core;
 pub mod crl;
@@ -22,7 +26,9 @@ pub mod directory;
 pub mod directory_api;
 pub mod enrollment;
 pub mod federation;
+pub mod ntp_server;
 pub mod server;
 pub mod sparql_http;
 pub mod state;
 pub mod store;
+pub mod time_api;

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tracing::warn;
 
+use crate::clock::{ClockSource, measure_precision};
 use crate::config::RootConfig;
 use crate::core::{RootCore, now};
 use crate::crl::{CrlPublisher, RootPki};
@@ -24,7 +25,11 @@ use crate::directory::{Directory, QueryLimits};
 use crate::directory_api::DirectoryApi;
 use crate::enrollment::EnrollmentApi;
 use crate::federation::FederationApi;
+use crate::ntp_server::NtpServer;
 use crate::store::StateStore;
+use crate::time_api::TimeApi;
+use intercloud_ntp::ratelimit::RateLimiter;
+use intercloud_proto::v1::time_server::TimeServer;
 
 /// Why the root could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +55,8 @@ pub struct Listeners {
     pub enroll: TcpListener,
     /// The SPARQL endpoint (mutual TLS, HTTP), when configured.
     pub sparql: Option<TcpListener>,
+    /// The NTP server's UDP socket, when configured.
+    pub ntp: Option<std::net::UdpSocket>,
 }
 
 impl Listeners {
@@ -67,6 +74,12 @@ impl Listeners {
                 Some(addr) => Some(bind(addr).await?),
                 None => None,
             },
+            ntp: match config.listen.ntp {
+                Some(addr) => Some(std::net::UdpSocket::bind(addr).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("cannot listen on udp {addr} (NTP): {e}"))
+                })?),
+                None => None,
+            },
         })
     }
 
@@ -78,6 +91,10 @@ impl Listeners {
         if let Some(sparql) = &self.sparql {
             endpoints["sparql"] = serde_json::Value::String(addr(sparql));
         }
+        if let Some(ntp) = &self.ntp {
+            let bound = ntp.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            endpoints["ntp"] = serde_json::Value::String(bound);
+        }
         endpoints
     }
 }
@@ -87,6 +104,8 @@ impl Listeners {
 pub struct Root {
     core: Arc<RootCore>,
     enroll_config: Arc<ArcSwap<rustls::ServerConfig>>,
+    clock: ClockSource,
+    rate_limit: intercloud_ntp::ratelimit::RateLimitConfig,
 }
 
 impl Root {
@@ -159,9 +178,17 @@ impl Root {
             )),
             directory: Arc::new(directory),
         };
+        let reference = config
+            .ntp
+            .reference()
+            .map_err(|e| StartError::Pki(e.to_string()))?;
+        let clock = ClockSource::new(reference, measure_precision(std::time::SystemTime::now))
+            .map_err(|e| StartError::Pki(format!("ntp: {e}")))?;
         Ok(Self {
             core: Arc::new(core),
             enroll_config: Arc::new(ArcSwap::new(enroll_config)),
+            clock,
+            rate_limit: config.ntp.rate_limit(),
         })
     }
 
@@ -202,6 +229,7 @@ impl Root {
                 DirectoryServer::new(DirectoryApi::new(self.core.clone()))
                     .max_decoding_message_size(MAX_DESCRIPTOR_BYTES + 64 * 1024),
             )
+            .add_service(TimeServer::new(TimeApi::new(self.clock)))
             .serve_with_incoming_shutdown(
                 intercloud_trust::serve::incoming(
                     listeners.api,
@@ -235,8 +263,22 @@ impl Root {
                 .await;
             }
         };
+        let ntp = match listeners.ntp {
+            Some(socket) => {
+                let limiter = RateLimiter::new(self.rate_limit)
+                    .map_err(|e| StartError::Serve(format!("ntp rate limit: {e}")))?;
+                Some(
+                    NtpServer::start(socket, self.clock, limiter)
+                        .map_err(|e| StartError::Serve(format!("ntp: {e}")))?,
+                )
+            }
+            None => None,
+        };
         let servers = async {
             let (a, b, (), ()) = tokio::join!(api, enroll, refresher, sparql);
+            if let Some(ntp) = ntp {
+                let _ = tokio::task::spawn_blocking(move || ntp.stop()).await;
+            }
             a.and(b).map_err(|e| StartError::Serve(e.to_string()))
         };
         stop.run_until(servers, shutdown).await

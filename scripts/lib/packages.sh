@@ -19,6 +19,9 @@ INTERCLOUD_PACKAGES=(
     libclang-dev     # bindgen in oxrocksdb-sys: the root's directory store (RocksDB) is built from source
     g++              # compiles the bundled RocksDB (C++20)
     curl             # the SPARQL protocol examples in the README and the lab's demo
+    chrony           # chronyd -Q: a real NTP client checking the root's time source (tests, benchmark baseline)
+    ntpdate          # ntpdate -q and sntp (ntpsec's ntpdig): real NTP clients in the tests
+    sntp
 )
 
 # package_installed PKG: true when dpkg says PKG is installed.

@@ -220,6 +220,10 @@ pub struct RootOptions {
     pub sparql: String,
     /// `directory.query_timeout_ms`.
     pub query_timeout_ms: u64,
+    /// UDP address of the NTP server (`listen.ntp`).
+    pub ntp: String,
+    /// Extra TOML appended to the configuration (whole sections).
+    pub extra: String,
 }
 
 impl Default for RootOptions {
@@ -230,6 +234,8 @@ impl Default for RootOptions {
             enroll: "127.0.0.1:0".into(),
             sparql: "127.0.0.1:0".into(),
             query_timeout_ms: 10_000,
+            ntp: "127.0.0.1:0".into(),
+            extra: String::new(),
         }
     }
 }
@@ -249,6 +255,8 @@ pub struct TestRoot {
     pub enroll: String,
     /// SPARQL endpoint address.
     pub sparql: String,
+    /// NTP (UDP) address.
+    pub ntp: String,
 }
 
 impl TestRoot {
@@ -257,11 +265,12 @@ impl TestRoot {
         let data_dir = dir.join("root");
         let config = dir.join("root.toml");
         let text = format!(
-            "federation = \"{FEDERATION}\"\ndata_dir = {}\n[listen]\napi = \"{}\"\nenroll = \"{}\"\nsparql = \"{}\"\n[tls]\nca_cert = {}\nca_key = {}\ncert = {}\nkey = {}\nimport_crls = [{}]\n[enrollment]\ncert_ttl_seconds = {}\n[registration]\nheartbeat_interval_seconds = 1\n[directory]\nquery_timeout_ms = {}\n",
+            "federation = \"{FEDERATION}\"\ndata_dir = {}\n[listen]\napi = \"{}\"\nenroll = \"{}\"\nsparql = \"{}\"\nntp = \"{}\"\n[tls]\nca_cert = {}\nca_key = {}\ncert = {}\nkey = {}\nimport_crls = [{}]\n[enrollment]\ncert_ttl_seconds = {}\n[registration]\nheartbeat_interval_seconds = 1\n[directory]\nquery_timeout_ms = {}\n{}",
             quoted(&data_dir),
             options.api,
             options.enroll,
             options.sparql,
+            options.ntp,
             quoted(&pki("ca.crt")),
             quoted(&pki("ca.key")),
             quoted(&pki("root.crt")),
@@ -269,6 +278,7 @@ impl TestRoot {
             quoted(&pki("crl.pem")),
             options.cert_ttl_seconds,
             options.query_timeout_ms,
+            options.extra,
         );
         std::fs::write(&config, text).expect("write root config");
         Self::spawn(dir, config, data_dir)
@@ -290,6 +300,7 @@ impl TestRoot {
             api: field("api"),
             enroll: field("enroll"),
             sparql: field("sparql"),
+            ntp: field("ntp"),
             daemon,
             data_dir,
             config,
@@ -309,6 +320,8 @@ impl TestRoot {
                     format!("enroll = \"{}\"", self.enroll)
                 } else if l.starts_with("sparql = ") {
                     format!("sparql = \"{}\"", self.sparql)
+                } else if l.starts_with("ntp = ") {
+                    format!("ntp = \"{}\"", self.ntp)
                 } else {
                     l.to_owned()
                 }

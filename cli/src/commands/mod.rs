@@ -8,6 +8,7 @@
 //! - a broker's presence: `peers`, `negotiate`;
 //! - the root's directory: `publish`, `query`, `matching` (`match`),
 //!   `directory` (`directory get|withdraw|watch`);
+//! - the root's clock: `time` (`Time.Now`, Cristian's method);
 //! - local: `describe` (whose reading and checking `publish` reuses),
 //!   `contexts`; `watching` is what both watches share.
 
@@ -23,17 +24,19 @@ pub mod publish;
 pub mod query;
 pub mod revoke;
 pub mod status;
+pub mod time;
 pub mod token;
 mod watching;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ::time::OffsetDateTime;
 use intercloud_proto::v1::broker_client::BrokerClient;
 use intercloud_proto::v1::directory_client::DirectoryClient;
 use intercloud_proto::v1::federation_client::FederationClient;
+use intercloud_proto::v1::time_client::TimeClient;
 use intercloud_trust::CloudId;
-use time::OffsetDateTime;
 use tonic::transport::Channel;
 
 use crate::args::{Cli, Command, DirectoryCommand, TokenCommand};
@@ -129,6 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Revoke { cloud_id, reason } => revoke::revoke(&globals, &cloud_id, reason).await,
         Command::Revocations => revoke::list(&globals).await,
         Command::Enroll(args) => enroll::run(&globals, args).await,
+        Command::Time(args) => time::run(&globals, &args).await,
         Command::Contexts => contexts::run(&globals),
     }?;
     Ok(Outcome::success(text))
@@ -183,6 +187,24 @@ impl DirectorySession {
         let (channel, remote) = root_channel(globals).await?;
         Ok(Self {
             client: DirectoryClient::new(channel),
+            remote,
+        })
+    }
+}
+
+/// A connected client of the root's `Time` API, served on the same port
+/// and with the same TLS as `Federation`.
+pub struct TimeSession {
+    pub client: TimeClient<Channel>,
+    pub remote: Remote,
+}
+
+impl TimeSession {
+    /// Connects to the root, as [`RootSession::connect`] does.
+    pub async fn connect(globals: &Globals) -> anyhow::Result<Self> {
+        let (channel, remote) = root_channel(globals).await?;
+        Ok(Self {
+            client: TimeClient::new(channel),
             remote,
         })
     }

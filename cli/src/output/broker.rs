@@ -5,7 +5,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::capacity::{Capacity, Readiness};
-use super::clock::{from_proto, when};
+use super::clock::{from_proto, relative, when};
 use super::table::{fields, one_line};
 use super::{Render, federation_state_word};
 
@@ -100,8 +100,107 @@ impl DescriptorStatus {
     }
 }
 
+/// This broker's clock against the root's NTP server (`ClockStatus`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClockStatus {
+    /// The root's NTP address; empty when not configured.
+    pub server: String,
+    /// `not configured`, `starting`, `ok`, `degraded` or `unsynchronised`,
+    /// as the broker wrote it.
+    pub health: String,
+    pub detail: String,
+    /// The root's clock minus the local clock (positive: the local clock
+    /// is behind).
+    pub offset_ms: f64,
+    pub delay_ms: f64,
+    pub jitter_ms: f64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_sync: Option<OffsetDateTime>,
+    pub samples: u32,
+    pub stratum: u32,
+    pub reference_id: String,
+}
+
+impl From<&pb::ClockStatus> for ClockStatus {
+    fn from(c: &pb::ClockStatus) -> Self {
+        Self {
+            server: c.server.clone(),
+            health: c.health.clone(),
+            detail: c.detail.clone(),
+            offset_ms: c.offset_ms,
+            delay_ms: c.delay_ms,
+            jitter_ms: c.jitter_ms,
+            last_sync: from_proto(c.last_sync.as_ref()),
+            samples: c.samples,
+            stratum: c.stratum,
+            reference_id: c.reference_id.clone(),
+        }
+    }
+}
+
+impl ClockStatus {
+    /// `ok, offset +0.042 ms, delay 0.120 ms, jitter 0.010 ms (8 samples,
+    /// root stratum 10 LOCL, synced 1s ago)`; `degraded: <why> (delay …)`;
+    /// `unsynchronised: <why> (root 127.0.0.1:7123)`; `not configured`.
+    fn words(&self, now: OffsetDateTime) -> String {
+        let health = one_line(&self.health);
+        let detail = one_line(&self.detail);
+        match health.as_str() {
+            "" | "not configured" => "not configured".to_owned(),
+            "ok" => format!(
+                "ok, offset {:+.3} ms, delay {:.3} ms, jitter {:.3} ms ({})",
+                self.offset_ms,
+                self.delay_ms,
+                self.jitter_ms,
+                self.context(now)
+            ),
+            "degraded" => format!(
+                "degraded: {detail} (delay {:.3} ms, jitter {:.3} ms, {})",
+                self.delay_ms,
+                self.jitter_ms,
+                self.context(now)
+            ),
+            // starting, unsynchronised, or newer words.
+            _ => {
+                let mut words = health;
+                if !detail.is_empty() {
+                    words.push_str(&format!(": {detail}"));
+                }
+                let server = one_line(&self.server);
+                if !server.is_empty() {
+                    words.push_str(&format!(" (root {server})"));
+                }
+                words
+            }
+        }
+    }
+
+    /// `8 samples, root stratum 10 LOCL, synced 1s ago`.
+    fn context(&self, now: OffsetDateTime) -> String {
+        let mut parts = vec![match self.samples {
+            1 => "1 sample".to_owned(),
+            n => format!("{n} samples"),
+        }];
+        if self.stratum > 0 {
+            let reference = one_line(&self.reference_id);
+            parts.push(if reference.is_empty() {
+                format!("root stratum {}", self.stratum)
+            } else {
+                format!("root stratum {} {reference}", self.stratum)
+            });
+        }
+        if let Some(t) = self.last_sync {
+            parts.push(match relative(now, t).as_str() {
+                "now" => "synced just now".to_owned(),
+                ago => format!("synced {ago}"),
+            });
+        }
+        parts.join(", ")
+    }
+}
+
 /// `intercloudctl status` against a broker context.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BrokerStatus {
     /// Always `"broker"`, to tell this document from a root's status.
     pub kind: &'static str,
@@ -134,6 +233,9 @@ pub struct BrokerStatus {
     /// This cloud's descriptor in the root's directory; `null` when the
     /// broker sent none (a broker older than the directory).
     pub descriptor: Option<DescriptorStatus>,
+    /// This broker's clock against the root's NTP server; `null` when the
+    /// broker sent none (a broker older than the time source).
+    pub clock: Option<ClockStatus>,
     /// The table's reading of `presence_connected` (not in the JSON, whose
     /// keys are a contract).
     #[serde(skip)]
@@ -164,6 +266,7 @@ impl From<&StatusResponse> for BrokerStatus {
             readiness: status.readiness.as_ref().map(Readiness::from),
             free: status.free.as_ref().map(Capacity::from),
             descriptor: status.descriptor.as_ref().map(DescriptorStatus::from),
+            clock: status.clock.as_ref().map(ClockStatus::from),
             presence: if status.presence_connected {
                 Presence::Connected
             } else {
@@ -210,6 +313,13 @@ impl Render for BrokerStatus {
                 self.descriptor
                     .as_ref()
                     .map(|d| d.words(now))
+                    .unwrap_or_default(),
+            ),
+            (
+                "Clock",
+                self.clock
+                    .as_ref()
+                    .map(|c| c.words(now))
                     .unwrap_or_default(),
             ),
             ("Version", self.broker_version.clone()),
@@ -272,6 +382,21 @@ mod tests {
                 }),
                 triples: 142,
             }),
+            clock: Some(pb::ClockStatus {
+                server: "127.0.0.1:7123".into(),
+                health: "ok".into(),
+                detail: "offset +0.042 ms within the 100 ms threshold".into(),
+                offset_ms: 0.042,
+                delay_ms: 0.12,
+                jitter_ms: 0.01,
+                last_sync: Some(Timestamp {
+                    seconds: 1_777_629_599,
+                    nanos: 0,
+                }),
+                samples: 8,
+                stratum: 10,
+                reference_id: "LOCL".into(),
+            }),
         }
     }
 
@@ -309,8 +434,23 @@ mod tests {
                 "triples": 142,
             })
         );
+        assert_eq!(
+            json["clock"],
+            serde_json::json!({
+                "server": "127.0.0.1:7123",
+                "health": "ok",
+                "detail": "offset +0.042 ms within the 100 ms threshold",
+                "offset_ms": 0.042,
+                "delay_ms": 0.12,
+                "jitter_ms": 0.01,
+                "last_sync": "2026-05-01T09:59:59Z",
+                "samples": 8,
+                "stratum": 10,
+                "reference_id": "LOCL",
+            })
+        );
         let keys: Vec<&String> = json.as_object().expect("object").keys().collect();
-        assert_eq!(keys.len(), 21);
+        assert_eq!(keys.len(), 22);
     }
 
     #[test]
@@ -371,6 +511,75 @@ mod tests {
         );
         assert_eq!(
             serde_json::to_value(&view).expect("json")["descriptor"],
+            serde_json::Value::Null
+        );
+    }
+
+    #[test]
+    fn the_clock_line_says_how_far_and_how_sure_or_why_not() {
+        let now = datetime!(2026-05-01 10:00:00 UTC);
+        let line = |clock: Option<pb::ClockStatus>| {
+            let mut status = sample();
+            status.clock = clock;
+            let text = BrokerStatus::from(&status).table(now);
+            text.lines()
+                .find_map(|l| l.strip_prefix("Clock:"))
+                .expect("a clock line")
+                .trim()
+                .to_owned()
+        };
+        assert_eq!(
+            line(sample().clock),
+            "ok, offset +0.042 ms, delay 0.120 ms, jitter 0.010 ms (8 samples, root stratum 10 LOCL, synced 1s ago)"
+        );
+        assert_eq!(
+            line(Some(pb::ClockStatus {
+                health: "degraded".into(),
+                detail: "offset -212.400 ms above the 100 ms threshold".into(),
+                offset_ms: -212.4,
+                samples: 1,
+                last_sync: Some(Timestamp {
+                    seconds: 1_777_629_600,
+                    nanos: 0
+                }),
+                ..sample().clock.expect("clock")
+            })),
+            "degraded: offset -212.400 ms above the 100 ms threshold (delay 0.120 ms, jitter 0.010 ms, 1 sample, root stratum 10 LOCL, synced just now)"
+        );
+        assert_eq!(
+            line(Some(pb::ClockStatus {
+                server: "127.0.0.1:7123".into(),
+                health: "unsynchronised".into(),
+                detail: "no valid reply for 31 s: timeout".into(),
+                stratum: 10,
+                reference_id: "LOCL".into(),
+                ..pb::ClockStatus::default()
+            })),
+            "unsynchronised: no valid reply for 31 s: timeout (root 127.0.0.1:7123)"
+        );
+        assert_eq!(
+            line(Some(pb::ClockStatus {
+                server: "127.0.0.1:7123".into(),
+                health: "starting".into(),
+                detail: "waiting for the first reply".into(),
+                ..pb::ClockStatus::default()
+            })),
+            "starting: waiting for the first reply (root 127.0.0.1:7123)"
+        );
+        assert_eq!(
+            line(Some(pb::ClockStatus {
+                health: "not configured".into(),
+                detail: "no [clock] ntp_server in the broker's config".into(),
+                ..pb::ClockStatus::default()
+            })),
+            "not configured"
+        );
+        // A broker older than the time source sends nothing.
+        assert_eq!(line(None), "-");
+        let mut status = sample();
+        status.clock = None;
+        assert_eq!(
+            serde_json::to_value(BrokerStatus::from(&status)).expect("json")["clock"],
             serde_json::Value::Null
         );
     }

@@ -179,12 +179,14 @@ fn broker_status_as_json_and_as_a_table() {
         "readiness",
         "free",
         "descriptor",
+        "clock",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected, "{status}");
     assert_eq!(status["kind"], "broker");
     assert_eq!(status["state"], "federated");
     assert_eq!(status["descriptor"]["state"], "not configured", "{status}");
+    assert_eq!(status["clock"]["health"], "not configured", "{status}");
     assert_eq!(status["cloud_id"], "cloud-a");
     assert_eq!(status["federation"], "intercloud.lab");
     assert_eq!(status["spiffe_id"], cloud_id("cloud-a"));

@@ -11,4 +11,5 @@ mod presence;
 mod presence_attacks;
 mod probes;
 mod prosody;
+mod time;
 mod tls;
