@@ -54,9 +54,35 @@ pub struct Listen {
     /// Not served when absent.
     #[serde(default)]
     pub sparql: Option<SocketAddr>,
-    /// UDP: NTP version 4, server mode. Not served when absent.
+    /// UDP: NTP version 4, server mode, on one address or several (e.g. a
+    /// high port, plus port 123 for clients such as ntpdate and sntp that
+    /// cannot use another). Not served when absent.
     #[serde(default)]
-    pub ntp: Option<SocketAddr>,
+    pub ntp: OneOrMany,
+}
+
+/// One address or a list of them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// None configured.
+    #[default]
+    None,
+    /// `ntp = "127.0.0.1:7123"`.
+    One(SocketAddr),
+    /// `ntp = ["127.0.0.1:7123", "127.0.0.123:123"]`.
+    Many(Vec<SocketAddr>),
+}
+
+impl OneOrMany {
+    /// The addresses, in order.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        match self {
+            Self::None => Vec::new(),
+            Self::One(a) => vec![*a],
+            Self::Many(list) => list.clone(),
+        }
+    }
 }
 
 /// Certificates and keys, PEM files.
@@ -369,5 +395,74 @@ impl RootConfig {
     /// Lifetime of issued certificates.
     pub fn cert_ttl(&self) -> Duration {
         Duration::from_secs(self.enrollment.cert_ttl_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<RootConfig, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = |f: &str| {
+            format!(
+                "{:?}",
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../certs-dev/pki")
+                    .join(f)
+                    .display()
+                    .to_string()
+            )
+        };
+        let path = dir.path().join("root.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "federation = \"intercloud.lab\"\ndata_dir = \"/tmp/x\"\n[listen]\napi = \"127.0.0.1:0\"\nenroll = \"127.0.0.1:0\"\n{text}\n[tls]\nca_cert = {}\nca_key = {}\ncert = {}\nkey = {}\n",
+                pki("ca.crt"),
+                pki("ca.key"),
+                pki("root.crt"),
+                pki("root.key")
+            ),
+        )
+        .expect("write");
+        RootConfig::load(&path, &Overrides::default())
+    }
+
+    #[test]
+    fn ntp_listens_on_one_address_a_list_or_none() {
+        let none = load_text("").expect("no ntp");
+        assert!(none.listen.ntp.addresses().is_empty());
+        let one = load_text("ntp = \"127.0.0.1:7123\"").expect("one");
+        assert_eq!(one.listen.ntp.addresses().len(), 1);
+        let two = load_text("ntp = [\"127.0.0.1:7123\", \"127.0.0.123:123\"]").expect("two");
+        assert_eq!(
+            two.listen.ntp.addresses()[1],
+            "127.0.0.123:123".parse::<SocketAddr>().expect("addr")
+        );
+        let bad = load_text("ntp = \"port 123\"").expect_err("bad");
+        assert!(bad.to_string().contains("listen.ntp"), "{bad}");
+    }
+
+    #[test]
+    fn ntp_reference_settings_are_checked() {
+        let upstream = load_text("[ntp]\nupstream_stratum = 2\nupstream_refid = \"GPS\"")
+            .expect("upstream");
+        assert!(matches!(
+            upstream.ntp.reference(),
+            Ok(crate::clock::Reference::Upstream { stratum: 2, .. })
+        ));
+        for (text, key) in [
+            ("[ntp]\nstratum = 0", "ntp.stratum"),
+            ("[ntp]\nstratum = 16", "ntp.stratum"),
+            ("[ntp]\nupstream_stratum = 2", "ntp.upstream_refid"),
+            ("[ntp]\nupstream_refid = \"GPS\"", "ntp.upstream_stratum"),
+            ("[ntp]\nupstream_stratum = 15\nupstream_refid = \"GPS\"", "ntp.upstream_stratum"),
+            ("[ntp]\nupstream_stratum = 2\nupstream_refid = \"not a refid\"", "ntp.upstream_refid"),
+            ("[ntp]\nrate_burst = 0", "ntp.rate_burst"),
+        ] {
+            let error = load_text(text).expect_err(text);
+            assert!(error.to_string().contains(key), "{text}: {error}");
+        }
     }
 }

@@ -55,8 +55,8 @@ pub struct Listeners {
     pub enroll: TcpListener,
     /// The SPARQL endpoint (mutual TLS, HTTP), when configured.
     pub sparql: Option<TcpListener>,
-    /// The NTP server's UDP socket, when configured.
-    pub ntp: Option<std::net::UdpSocket>,
+    /// The NTP server's UDP sockets (none when not configured).
+    pub ntp: Vec<std::net::UdpSocket>,
 }
 
 impl Listeners {
@@ -74,12 +74,20 @@ impl Listeners {
                 Some(addr) => Some(bind(addr).await?),
                 None => None,
             },
-            ntp: match config.listen.ntp {
-                Some(addr) => Some(std::net::UdpSocket::bind(addr).map_err(|e| {
-                    std::io::Error::new(e.kind(), format!("cannot listen on udp {addr} (NTP): {e}"))
-                })?),
-                None => None,
-            },
+            ntp: config
+                .listen
+                .ntp
+                .addresses()
+                .into_iter()
+                .map(|addr| {
+                    std::net::UdpSocket::bind(addr).map_err(|e| {
+                        std::io::Error::new(
+                            e.kind(),
+                            format!("cannot listen on udp {addr} (NTP): {e}"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -91,9 +99,14 @@ impl Listeners {
         if let Some(sparql) = &self.sparql {
             endpoints["sparql"] = serde_json::Value::String(addr(sparql));
         }
-        if let Some(ntp) = &self.ntp {
-            let bound = ntp.local_addr().map(|a| a.to_string()).unwrap_or_default();
-            endpoints["ntp"] = serde_json::Value::String(bound);
+        let ntp: Vec<String> = self
+            .ntp
+            .iter()
+            .map(|s| s.local_addr().map(|a| a.to_string()).unwrap_or_default())
+            .collect();
+        if let Some(first) = ntp.first() {
+            endpoints["ntp"] = serde_json::Value::String(first.clone());
+            endpoints["ntp_all"] = serde_json::json!(ntp);
         }
         endpoints
     }
@@ -263,22 +276,18 @@ impl Root {
                 .await;
             }
         };
-        let ntp = match listeners.ntp {
-            Some(socket) => {
-                let limiter = RateLimiter::new(self.rate_limit)
-                    .map_err(|e| StartError::Serve(format!("ntp rate limit: {e}")))?;
-                Some(
-                    NtpServer::start(socket, self.clock, limiter)
-                        .map_err(|e| StartError::Serve(format!("ntp: {e}")))?,
-                )
-            }
-            None => None,
-        };
+        let mut ntp = Vec::new();
+        for socket in listeners.ntp {
+            let limiter = RateLimiter::new(self.rate_limit)
+                .map_err(|e| StartError::Serve(format!("ntp rate limit: {e}")))?;
+            ntp.push(
+                NtpServer::start(socket, self.clock, limiter)
+                    .map_err(|e| StartError::Serve(format!("ntp: {e}")))?,
+            );
+        }
         let servers = async {
             let (a, b, (), ()) = tokio::join!(api, enroll, refresher, sparql);
-            if let Some(ntp) = ntp {
-                let _ = tokio::task::spawn_blocking(move || ntp.stop()).await;
-            }
+            let _ = tokio::task::spawn_blocking(move || ntp.into_iter().for_each(NtpServer::stop)).await;
             a.and(b).map_err(|e| StartError::Serve(e.to_string()))
         };
         stop.run_until(servers, shutdown).await
