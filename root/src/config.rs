@@ -446,8 +446,8 @@ mod tests {
 
     #[test]
     fn ntp_reference_settings_are_checked() {
-        let upstream = load_text("[ntp]\nupstream_stratum = 2\nupstream_refid = \"GPS\"")
-            .expect("upstream");
+        let upstream =
+            load_text("[ntp]\nupstream_stratum = 2\nupstream_refid = \"GPS\"").expect("upstream");
         assert!(matches!(
             upstream.ntp.reference(),
             Ok(crate::clock::Reference::Upstream { stratum: 2, .. })
@@ -457,8 +457,14 @@ mod tests {
             ("[ntp]\nstratum = 16", "ntp.stratum"),
             ("[ntp]\nupstream_stratum = 2", "ntp.upstream_refid"),
             ("[ntp]\nupstream_refid = \"GPS\"", "ntp.upstream_stratum"),
-            ("[ntp]\nupstream_stratum = 15\nupstream_refid = \"GPS\"", "ntp.upstream_stratum"),
-            ("[ntp]\nupstream_stratum = 2\nupstream_refid = \"not a refid\"", "ntp.upstream_refid"),
+            (
+                "[ntp]\nupstream_stratum = 15\nupstream_refid = \"GPS\"",
+                "ntp.upstream_stratum",
+            ),
+            (
+                "[ntp]\nupstream_stratum = 2\nupstream_refid = \"not a refid\"",
+                "ntp.upstream_refid",
+            ),
             ("[ntp]\nrate_burst = 0", "ntp.rate_burst"),
         ] {
             let error = load_text(text).expect_err(text);

@@ -287,7 +287,8 @@ impl Root {
         }
         let servers = async {
             let (a, b, (), ()) = tokio::join!(api, enroll, refresher, sparql);
-            let _ = tokio::task::spawn_blocking(move || ntp.into_iter().for_each(NtpServer::stop)).await;
+            let _ = tokio::task::spawn_blocking(move || ntp.into_iter().for_each(NtpServer::stop))
+                .await;
             a.and(b).map_err(|e| StartError::Serve(e.to_string()))
         };
         stop.run_until(servers, shutdown).await
