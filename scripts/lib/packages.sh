@@ -2,8 +2,8 @@
 # Debian packages the lab and the tests need, and how to install them.
 # Sourced by scripts/lab and scripts/test: this is the ONE list to edit.
 #
-# Later issues add the real components here (rabbitmq-server,
-# krb5-kdc, krb5-admin-server, qemu-utils, iproute2, nftables, ...).
+# Later issues add the real components here (krb5-kdc, krb5-admin-server,
+# qemu-utils, iproute2, nftables, ...).
 # The lab and the tests run each server as a child process with a generated
 # config; none of them needs the package's own service. (Without systemd, as
 # in our containers, none starts; on a systemd host the prosody package starts
@@ -22,6 +22,7 @@ INTERCLOUD_PACKAGES=(
     chrony           # chronyd -Q: a real NTP client checking the root's time source (tests, benchmark baseline)
     ntpdate          # ntpdate -q and sntp (ntpsec's ntpdig): real NTP clients in the tests
     sntp
+    rabbitmq-server  # AMQP broker for transfers between clouds (lab, tests/src/rabbitmq.rs); started as a child, never as a service
 )
 
 # package_installed PKG: true when dpkg says PKG is installed.

@@ -9,6 +9,7 @@
 
 pub mod descriptors;
 pub mod prosody;
+pub mod rabbitmq;
 pub mod raw_xmpp;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! `intercloudctl` processes on loopback. One test binary, one module per
 //! concern.
 
+mod amqp;
 mod cli;
 mod config;
 mod directory;
