@@ -9,7 +9,9 @@
 //! - AMQP over TLS only (`listeners.tcp = none`), on one loopback port, with a
 //!   server certificate for `amqp.<federation>` (SANs that name and
 //!   `localhost`) signed by the federation dev CA; clients must present a
-//!   certificate signed by that CA (`verify_peer`, `fail_if_no_peer_cert`);
+//!   certificate signed by that CA (`verify_peer`, `fail_if_no_peer_cert`)
+//!   and not listed in the federation CRL (`crl_check = peer`, the CRL in an
+//!   `openssl rehash`ed directory; TLS settings live in `advanced.config`);
 //! - authentication is SASL EXTERNAL (plugin `rabbitmq_auth_mechanism_ssl`):
 //!   the user name is the client certificate's first URI SAN, i.e. its SPIFFE
 //!   id (`spiffe://<federation>/cloud/<id>`); no passwords, no `guest`;
@@ -81,24 +83,51 @@ impl RabbitMq {
         let config = format!(
             "listeners.tcp = none\n\
              listeners.ssl.default = {amqps}\n\
-             ssl_options.cacertfile = {ca}\n\
-             ssl_options.certfile = {certs}/{host}.crt\n\
-             ssl_options.keyfile = {certs}/{host}.key\n\
-             ssl_options.verify = verify_peer\n\
-             ssl_options.fail_if_no_peer_cert = true\n\
-             ssl_options.versions.1 = tlsv1.3\n\
-             ssl_options.versions.2 = tlsv1.2\n\
              auth_mechanisms.1 = EXTERNAL\n\
              ssl_cert_login_from = subject_alternative_name\n\
              ssl_cert_login_san_type = uri\n\
              ssl_cert_login_san_index = 0\n\
              loopback_users = none\n\
              log.file.level = info\n\
-             log.console = false\n",
-            ca = pki("ca.crt").display(),
-            certs = dir.join("certs").display(),
+             log.console = false\n"
         );
         std::fs::write(dir.join("rabbitmq.conf"), config).expect("write rabbitmq.conf");
+        // TLS in advanced.config: the CRL cache has no rabbitmq.conf key, and
+        // advanced.config replaces the whole ssl_options list.
+        let crls = dir.join("crls");
+        std::fs::create_dir_all(&crls).expect("crl dir");
+        std::fs::copy(pki("crl.pem"), crls.join("federation.crl.pem")).expect("copy the CRL");
+        let rehash = Command::new("openssl")
+            .arg("rehash")
+            .arg(&crls)
+            .status()
+            .expect("openssl rehash (openssl is installed by scripts/test)");
+        assert!(rehash.success(), "openssl rehash {} failed", crls.display());
+        let advanced = format!(
+            "[{{rabbit, [{{ssl_options, [\n\
+             {{cacertfile, {ca:?}}},\n\
+             {{certfile, {cert:?}}},\n\
+             {{keyfile, {key:?}}},\n\
+             {{verify, verify_peer}},\n\
+             {{fail_if_no_peer_cert, true}},\n\
+             {{versions, ['tlsv1.3', 'tlsv1.2']}},\n\
+             {{crl_check, peer}},\n\
+             {{crl_cache, {{ssl_crl_hash_dir, {{internal, [{{dir, {crls:?}}}]}}}}}}\n\
+             ]}}]}}].\n",
+            ca = pki("ca.crt").display().to_string(),
+            cert = dir
+                .join("certs")
+                .join(format!("{host}.crt"))
+                .display()
+                .to_string(),
+            key = dir
+                .join("certs")
+                .join(format!("{host}.key"))
+                .display()
+                .to_string(),
+            crls = crls.display().to_string(),
+        );
+        std::fs::write(dir.join("advanced.config"), advanced).expect("write advanced.config");
         std::fs::write(
             dir.join("enabled_plugins"),
             "[rabbitmq_auth_mechanism_ssl].\n",
@@ -124,7 +153,12 @@ impl RabbitMq {
 
     /// Adds `cloud`'s user (no password: EXTERNAL only) and its permissions.
     pub fn add_cloud(&self, federation: &str, cloud: &str) {
-        let user = user_of(federation, cloud);
+        self.add_user(&user_of(federation, cloud), cloud);
+    }
+
+    /// Adds the user `user` (a SPIFFE id) with `cloud`'s permissions.
+    pub fn add_user(&self, user: &str, cloud: &str) {
+        let user = user.to_owned();
         // A password is required by add_user; clear it at once.
         self.ctl(&["add_user", &user, &random_secret()]);
         self.ctl(&["clear_password", &user]);

@@ -140,4 +140,16 @@ async fn each_cloud_reaches_its_own_queues_only() {
         connect(&rabbit, Some("cloud-c")).await.is_err(),
         "cloud-c has no AMQP user"
     );
+
+    // A revoked certificate is refused even where its identity has a user:
+    // operator-cloud-a and bad/revoked both say operator/cloud-a/admin.
+    rabbit.add_user("spiffe://intercloud.lab/operator/cloud-a/admin", "cloud-a");
+    connect(&rabbit, Some("operator-cloud-a"))
+        .await
+        .expect("the valid certificate of that identity gets in");
+    let revoked = connect(&rabbit, Some("bad/revoked")).await;
+    assert!(
+        revoked.is_err(),
+        "a certificate in the federation CRL must be refused"
+    );
 }
