@@ -13,6 +13,8 @@
 //! - [`clock`]: the local clock measured against the root's NTP server
 //!   (pure state + driver); never set.
 //! - [`core`]: shared state; TLS configurations swapped on renewal and CRL refresh.
+//! - [`transfer`]: the receiving side of object transfers on disk — staging
+//!   files, bitmaps, receipt records, commit and restart recovery.
 //! - [`api`]: the `Broker` gRPC service (operators of this cloud only).
 //! - [`server`]: start-up and serving.
 
@@ -30,4 +32,5 @@ pub mod link_state;
 pub mod peers;
 pub mod presence;
 pub mod server;
+pub mod transfer;
 pub mod xmpp;
