@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use intercloud_trust::FederationDomain;
-use tonic::Status;
+use intercloud_trust::cert::CertInfo;
+use tonic::{Request, Status};
 use tracing::error;
 
 use crate::crl::CrlPublisher;
@@ -29,6 +30,23 @@ pub struct RootCore {
     pub heartbeat_interval: Duration,
     /// The service directory.
     pub directory: Arc<Directory>,
+}
+
+impl RootCore {
+    /// Refuses a caller whose certificate or cloud has been revoked since
+    /// its connection was opened.
+    pub async fn not_revoked(&self, caller: &CertInfo) -> Result<(), Status> {
+        self.store
+            .read(|s| crate::authz::not_revoked(s, caller))
+            .await
+    }
+
+    /// The verified caller of `request`, unless revoked since it connected.
+    pub async fn admitted<'a, T>(&self, request: &'a Request<T>) -> Result<&'a CertInfo, Status> {
+        let caller = crate::authz::caller(request)?;
+        self.not_revoked(caller).await?;
+        Ok(caller)
+    }
 }
 
 /// The gRPC status of a refused or failed change.

@@ -47,18 +47,6 @@ impl DirectoryApi {
     fn directory(&self) -> Arc<Directory> {
         self.core.directory.clone()
     }
-
-    async fn admitted<'a, T>(
-        &self,
-        request: &'a Request<T>,
-    ) -> Result<&'a intercloud_trust::cert::CertInfo, Status> {
-        let caller = authz::caller(request)?;
-        self.core
-            .store
-            .read(|s| authz::not_revoked(s, caller))
-            .await?;
-        Ok(caller)
-    }
 }
 
 /// The gRPC status of a directory error.
@@ -188,7 +176,7 @@ impl DirectoryService for DirectoryApi {
         &self,
         request: Request<PublishRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
-        let caller = self.admitted(&request).await?;
+        let caller = self.core.admitted(&request).await?;
         let cloud = authz::cloud_of(&caller.spiffe_id)
             .ok_or_else(|| {
                 Status::permission_denied(format!(
@@ -236,7 +224,7 @@ impl DirectoryService for DirectoryApi {
         &self,
         request: Request<WithdrawRequest>,
     ) -> Result<Response<WithdrawResponse>, Status> {
-        let caller = self.admitted(&request).await?;
+        let caller = self.core.admitted(&request).await?;
         let own = authz::cloud_of(&caller.spiffe_id).map(ToString::to_string);
         let asked = request.get_ref().cloud_id.trim().to_owned();
         let target = if asked.is_empty() {
@@ -273,7 +261,7 @@ impl DirectoryService for DirectoryApi {
         &self,
         request: Request<GetDescriptorRequest>,
     ) -> Result<Response<GetDescriptorResponse>, Status> {
-        self.admitted(&request).await?;
+        self.core.admitted(&request).await?;
         let cloud = CloudId::new(request.get_ref().cloud_id.trim())
             .map_err(|e| Status::invalid_argument(format!("cloud_id: {e}")))?
             .to_string();
@@ -289,7 +277,7 @@ impl DirectoryService for DirectoryApi {
         &self,
         request: Request<QueryRequest>,
     ) -> Result<Response<QueryResponse>, Status> {
-        self.admitted(&request).await?;
+        self.core.admitted(&request).await?;
         let body = request.into_inner();
         let directory = self.directory();
         let parsed = directory.parse_query(&body.query).map_err(status_of)?;
@@ -310,7 +298,7 @@ impl DirectoryService for DirectoryApi {
         &self,
         request: Request<MatchRequest>,
     ) -> Result<Response<MatchResponse>, Status> {
-        self.admitted(&request).await?;
+        self.core.admitted(&request).await?;
         let include_offline = request.get_ref().include_offline;
         let constraints = constraints(request.get_ref())?;
         let state = self.core.store.snapshot().await;
@@ -363,7 +351,7 @@ impl DirectoryService for DirectoryApi {
         &self,
         request: Request<WatchDirectoryRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        self.admitted(&request).await?;
+        self.core.admitted(&request).await?;
         let include_current = request.get_ref().include_current;
         let directory = self.directory();
         // Subscribe before reading the current records, so nothing published

@@ -35,19 +35,6 @@ impl FederationApi {
     pub fn new(core: Arc<RootCore>) -> Self {
         Self { core }
     }
-
-    /// Checks that the caller is not revoked, returning its certificate.
-    async fn admitted<'a, T>(
-        &self,
-        request: &'a Request<T>,
-    ) -> Result<&'a intercloud_trust::cert::CertInfo, Status> {
-        let caller = authz::caller(request)?;
-        self.core
-            .store
-            .read(|s| authz::not_revoked(s, caller))
-            .await?;
-        Ok(caller)
-    }
 }
 
 /// Heartbeat intervals of silence after which an active member is reported inactive.
@@ -100,7 +87,7 @@ impl Federation for FederationApi {
         &self,
         request: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
-        let caller = self.admitted(&request).await?;
+        let caller = self.core.admitted(&request).await?;
         let cloud = authz::broker(caller, "Register")?.clone();
         let presented = KnownCert {
             serial: caller.serial.clone(),
@@ -163,7 +150,7 @@ impl Federation for FederationApi {
         &self,
         request: Request<RenewRequest>,
     ) -> Result<Response<RenewResponse>, Status> {
-        let caller = self.admitted(&request).await?;
+        let caller = self.core.admitted(&request).await?;
         let cloud = authz::broker(caller, "Renew")?.clone();
         let csr = SigningRequest::parse(&request.get_ref().csr_pem)
             .map_err(|e| Status::invalid_argument(format!("csr_pem: {e}")))?;
@@ -199,7 +186,7 @@ impl Federation for FederationApi {
         &self,
         request: Request<ListMembersRequest>,
     ) -> Result<Response<ListMembersResponse>, Status> {
-        self.admitted(&request).await?;
+        self.core.admitted(&request).await?;
         let members = self
             .core
             .store
@@ -217,7 +204,7 @@ impl Federation for FederationApi {
         &self,
         request: Request<GetMemberRequest>,
     ) -> Result<Response<MemberMsg>, Status> {
-        self.admitted(&request).await?;
+        self.core.admitted(&request).await?;
         let cloud = cloud_arg("cloud_id", &request.get_ref().cloud_id)?;
         self.core
             .store
@@ -231,7 +218,7 @@ impl Federation for FederationApi {
         &self,
         request: Request<ListRevocationsRequest>,
     ) -> Result<Response<ListRevocationsResponse>, Status> {
-        self.admitted(&request).await?;
+        self.core.admitted(&request).await?;
         let imported = self
             .core
             .publisher
@@ -272,7 +259,7 @@ impl Federation for FederationApi {
         &self,
         request: Request<CreateJoinTokenRequest>,
     ) -> Result<Response<CreateJoinTokenResponse>, Status> {
-        let caller = self.admitted(&request).await?;
+        let caller = self.core.admitted(&request).await?;
         authz::root_operator(caller, "CreateJoinToken")?;
         let operator = caller.spiffe_id.to_string();
         let body = request.get_ref();
@@ -312,7 +299,7 @@ impl Federation for FederationApi {
         &self,
         request: Request<RevokeRequest>,
     ) -> Result<Response<RevokeResponse>, Status> {
-        let caller = self.admitted(&request).await?;
+        let caller = self.core.admitted(&request).await?;
         authz::root_operator(caller, "Revoke")?;
         let operator = caller.spiffe_id.to_string();
         let body = request.get_ref();

@@ -237,8 +237,7 @@ async fn answer(
         .certificate
         .clone()
         .ok_or_else(|| Refusal::new(StatusCode::UNAUTHORIZED, "no verified client certificate"))?;
-    core.store
-        .read(|s| crate::authz::not_revoked(s, &caller))
+    core.not_revoked(&caller)
         .await
         .map_err(|status| Refusal::new(StatusCode::FORBIDDEN, status.message()))?;
     let (parts, body) = request.into_parts();

@@ -27,10 +27,7 @@ impl TimeApi {
 impl Time for TimeApi {
     async fn now(&self, _request: Request<NowRequest>) -> Result<Response<NowResponse>, Status> {
         let state = self.clock.state(SystemTime::now());
-        let reference_id = match state.reference_id.ascii() {
-            Some(code) => code.to_owned(),
-            None => std::net::Ipv4Addr::from(state.reference_id.to_bytes()).to_string(),
-        };
+        let reference_id = state.reference_id.to_string();
         // Read last, as close to the reply as the handler gets.
         let now = SystemTime::now();
         Ok(Response::new(NowResponse {

@@ -446,7 +446,8 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
-fn free_port() -> u16 {
+/// A free TCP port on 127.0.0.1 (free when asked; good enough for tests).
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
@@ -454,7 +455,7 @@ fn free_port() -> u16 {
 }
 
 /// 24 random alphanumerics: safe in TOML, Lua, shell and SASL without quoting.
-fn random_password() -> String {
+pub(crate) fn random_password() -> String {
     rand::rng()
         .sample_iter(Alphanumeric)
         .take(24)

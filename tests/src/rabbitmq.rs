@@ -24,12 +24,13 @@
 //! Starting takes a few seconds (the Erlang VM). Dropping a [`RabbitMq`]
 //! kills the node and its epmd.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::pki;
+use crate::prosody::{free_port, random_password};
 
 /// The server binary (not the Debian wrapper in /usr/sbin, which switches to
 /// the `rabbitmq` user).
@@ -160,7 +161,7 @@ impl RabbitMq {
     pub fn add_user(&self, user: &str, cloud: &str) {
         let user = user.to_owned();
         // A password is required by add_user; clear it at once.
-        self.ctl(&["add_user", &user, &random_secret()]);
+        self.ctl(&["add_user", &user, &random_password()]);
         self.ctl(&["clear_password", &user]);
         let [configure, write, read] = permissions(cloud);
         self.ctl(&[
@@ -313,20 +314,4 @@ impl Drop for RabbitMq {
             .stderr(Stdio::null())
             .status();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("an ephemeral loopback port")
-}
-
-fn random_secret() -> String {
-    use rand::Rng as _;
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(32)
-        .map(char::from)
-        .collect()
 }
