@@ -12,6 +12,15 @@ use intercloud_proto::v1::{
     NegotiateRequest, NegotiateResponse, PeerEvent, StatusRequest, StatusResponse,
     WatchPeersRequest, peer_event,
 };
+use intercloud_proto::v1::{
+    CreateInstanceRequest, GetObjectRequest, GetObjectResponse, Instance, ListInstancesRequest,
+    ListInstancesResponse, ListObjectsRequest, ListObjectsResponse, ListTransfersRequest,
+    ListTransfersResponse, MigrateRequest, MigrationStep, ObjectStep, PutObjectRequest, Transfer,
+    WatchTransfersRequest,
+};
+use tonic::Streaming;
+
+use crate::api_workloads::{self as workloads, Streamed};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tonic::{Request, Response, Status};
@@ -130,6 +139,81 @@ impl Broker for BrokerApi {
         Ok(Response::new(Box::pin(
             tokio_stream::iter(current).chain(events),
         )))
+    }
+
+    async fn list_transfers(
+        &self,
+        request: Request<ListTransfersRequest>,
+    ) -> Result<Response<ListTransfersResponse>, Status> {
+        workloads::list_transfers(&self.core, request.get_ref().include_finished).map(Response::new)
+    }
+
+    type WatchTransfersStream = Streamed<Transfer>;
+
+    async fn watch_transfers(
+        &self,
+        request: Request<WatchTransfersRequest>,
+    ) -> Result<Response<Self::WatchTransfersStream>, Status> {
+        workloads::watch_transfers(&self.core, request.get_ref().include_finished)
+            .map(Response::new)
+    }
+
+    async fn create_instance(
+        &self,
+        request: Request<CreateInstanceRequest>,
+    ) -> Result<Response<Instance>, Status> {
+        workloads::create_instance(&self.core, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_instances(
+        &self,
+        _request: Request<ListInstancesRequest>,
+    ) -> Result<Response<ListInstancesResponse>, Status> {
+        workloads::list_instances(&self.core)
+            .await
+            .map(Response::new)
+    }
+
+    type MigrateStream = Streamed<MigrationStep>;
+
+    async fn migrate(
+        &self,
+        request: Request<MigrateRequest>,
+    ) -> Result<Response<Self::MigrateStream>, Status> {
+        workloads::migrate(&self.core, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    type PutObjectStream = Streamed<ObjectStep>;
+
+    async fn put_object(
+        &self,
+        request: Request<Streaming<PutObjectRequest>>,
+    ) -> Result<Response<Self::PutObjectStream>, Status> {
+        workloads::put_object(&self.core, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    type GetObjectStream = Streamed<GetObjectResponse>;
+
+    async fn get_object(
+        &self,
+        request: Request<GetObjectRequest>,
+    ) -> Result<Response<Self::GetObjectStream>, Status> {
+        workloads::get_object(&self.core, &request.get_ref().name)
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_objects(
+        &self,
+        _request: Request<ListObjectsRequest>,
+    ) -> Result<Response<ListObjectsResponse>, Status> {
+        workloads::list_objects(&self.core).map(Response::new)
     }
 
     async fn negotiate(

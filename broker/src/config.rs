@@ -44,6 +44,9 @@ pub struct BrokerConfig {
     /// The local clock measured against the root's NTP server.
     #[serde(default)]
     pub clock: ClockConfig,
+    /// Transfers over AMQP (RabbitMQ); without `url`, none.
+    #[serde(default)]
+    pub amqp: AmqpConfig,
     /// Log line format.
     #[serde(default)]
     pub log_format: LogFormat,
@@ -216,6 +219,89 @@ impl DirectoryConfig {
         if self.check_seconds == 0 {
             return Err(ConfigError::bad_value(
                 "directory.check_seconds",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Transfers of images and objects over AMQP 0-9-1 (RabbitMQ), with the
+/// broker's own certificate (SASL EXTERNAL) over TLS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AmqpConfig {
+    /// `amqps://host:port/vhost` (`%2f` for `/`); without it the broker
+    /// neither sends nor receives transfers.
+    pub url: Option<String>,
+    /// The CA bundle the RabbitMQ server's certificate must chain to
+    /// (default: `tls.ca_bundle`).
+    pub ca_bundle: Option<PathBuf>,
+    /// Chunk size of outgoing transfers, bytes (64 KiB to 8 MiB).
+    pub chunk_size: u64,
+    /// Chunks published and not yet confirmed, per outgoing transfer.
+    pub window: usize,
+    /// Deliveries RabbitMQ may hand the receiver before it acks (the
+    /// receiver fsyncs and acks them in batches).
+    pub prefetch: u16,
+    /// An incoming transfer asks again for what is missing after this long
+    /// without a chunk.
+    pub resend_after_seconds: u64,
+    /// An outgoing transfer announces its manifest again after this long
+    /// without an answer.
+    pub reannounce_after_seconds: u64,
+    /// The receiver keeps this many bytes free: a transfer that would eat
+    /// into them is refused (`no_space`).
+    pub reserve_bytes: u64,
+}
+
+impl Default for AmqpConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            ca_bundle: None,
+            chunk_size: 1024 * 1024,
+            window: 32,
+            prefetch: 64,
+            resend_after_seconds: 10,
+            reannounce_after_seconds: 30,
+            reserve_bytes: 0,
+        }
+    }
+}
+
+impl AmqpConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.url
+            && !url.starts_with("amqps://")
+        {
+            return Err(ConfigError::bad_value(
+                "amqp.url",
+                format!("{url} is not an amqps:// URL: transfers go over TLS only"),
+            ));
+        }
+        let (min, max) = (
+            intercloud_transfer::MIN_CHUNK_SIZE,
+            intercloud_transfer::MAX_CHUNK_SIZE,
+        );
+        if !(min..=max).contains(&self.chunk_size) {
+            return Err(ConfigError::bad_value(
+                "amqp.chunk_size",
+                format!("{} is outside {min}..={max} bytes", self.chunk_size),
+            ));
+        }
+        if self.window == 0 || self.window > 1024 {
+            return Err(ConfigError::bad_value("amqp.window", "must be 1..=1024"));
+        }
+        if self.prefetch == 0 {
+            return Err(ConfigError::bad_value(
+                "amqp.prefetch",
+                "must be at least 1",
+            ));
+        }
+        if self.resend_after_seconds == 0 || self.reannounce_after_seconds == 0 {
+            return Err(ConfigError::bad_value(
+                "amqp.resend_after_seconds/reannounce_after_seconds",
                 "must be at least 1",
             ));
         }
@@ -460,6 +546,7 @@ impl BrokerConfig {
         }
         self.directory.validate()?;
         self.clock.validate()?;
+        self.amqp.validate()?;
         if t.backoff_max_ms < t.backoff_initial_ms {
             return Err(ConfigError::bad_value(
                 "timers.backoff_max_ms",

@@ -40,6 +40,12 @@ pub struct BrokerCore {
     descriptor: Mutex<DescriptorStatus>,
     /// The local clock against the root's NTP server.
     clock: Mutex<ClockStatus>,
+    /// Transfers over AMQP, once started (`[amqp] url`).
+    pub transfers: std::sync::OnceLock<Arc<crate::transfer::Transfers>>,
+    /// Storage federation, once transfers run.
+    pub storage: std::sync::OnceLock<Arc<crate::storage::Storage>>,
+    /// The local cloud's instances, once opened.
+    pub cloud: std::sync::OnceLock<Arc<crate::cloud::LocalCloud>>,
 }
 
 /// Who may use a broker's operator API: operators of its own cloud.
@@ -110,6 +116,9 @@ impl BrokerCore {
             peers,
             descriptor: Mutex::new(descriptor),
             clock: Mutex::new(clock),
+            transfers: std::sync::OnceLock::new(),
+            storage: std::sync::OnceLock::new(),
+            cloud: std::sync::OnceLock::new(),
         })
     }
 

@@ -13,15 +13,25 @@
 //! - [`clock`]: the local clock measured against the root's NTP server
 //!   (pure state + driver); never set.
 //! - [`core`]: shared state; TLS configurations swapped on renewal and CRL refresh.
-//! - [`transfer`]: the receiving side of object transfers on disk — staging
-//!   files, bitmaps, receipt records, commit and restart recovery.
+//! - [`transfer`]: transfers over AMQP — the link to RabbitMQ, the
+//!   receiving engine (staging files, bitmaps, receipts, commit, restart
+//!   recovery), the outbox, progress.
+//! - [`storage`]: storage federation — put on n clouds, get from a live
+//!   replica, re-replication.
+//! - [`cloud`]: the local cloud driver — instances, qcow2 disks (qemu-img),
+//!   OVF descriptors.
+//! - [`mobility`]: workload migration — target, offer, package transfer,
+//!   verification and import at the target, release here.
+//! - [`workloads`]: the transfer hooks, routed to storage and migration.
 //! - [`api`]: the `Broker` gRPC service (operators of this cloud only).
 //! - [`server`]: start-up and serving.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod api_workloads;
 pub mod clock;
+pub mod cloud;
 pub mod config;
 pub mod core;
 pub mod directory;
@@ -29,8 +39,11 @@ pub mod enrol;
 pub mod identity;
 pub mod link;
 pub mod link_state;
+pub mod mobility;
 pub mod peers;
 pub mod presence;
 pub mod server;
+pub mod storage;
 pub mod transfer;
+pub mod workloads;
 pub mod xmpp;

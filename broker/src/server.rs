@@ -186,11 +186,52 @@ pub async fn serve(
             }
         }
     };
+    let cloud = crate::cloud::LocalCloud::open(&core.config.data_dir)
+        .map_err(|e| StartError::Other(format!("the local cloud: {e}")))?;
+    let _ = core.cloud.set(Arc::new(cloud));
+    let transfers = start_transfers(&core, &stop)?;
     let store = IdentityStore::new(&core.config.data_dir);
     let link = crate::link::run(core.clone(), store, advertise, stop.stopped());
     let both = async {
-        let (served, (), (), (), ()) = tokio::join!(api, link, xmpp, directory, clock);
+        let (served, (), (), (), (), ()) =
+            tokio::join!(api, link, xmpp, directory, clock, transfers);
         served.map_err(|e| StartError::Other(format!("gRPC server: {e}")))
     };
     stop.run_until(both, shutdown).await
+}
+
+/// Starts transfers, storage federation and migration when `[amqp] url`
+/// is set; the future runs them until the broker stops.
+fn start_transfers<'a>(
+    core: &Arc<BrokerCore>,
+    stop: &'a intercloud_daemon::signals::Stop,
+) -> Result<std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>>, StartError> {
+    let settings =
+        crate::transfer::amqp::LinkSettings::from_config(core).map_err(StartError::Other)?;
+    let Some(settings) = settings else {
+        return Ok(Box::pin(async {}));
+    };
+    let hooks = Arc::new(crate::workloads::Workloads::default());
+    if let Some(cloud) = core.cloud.get() {
+        let _ = hooks.cloud.set(cloud.clone());
+    }
+    let (transfers, run) = crate::transfer::Transfers::start(
+        core.clone(),
+        settings,
+        hooks.clone(),
+        hooks.clone(),
+        stop,
+    )
+    .map_err(|e| StartError::Other(format!("transfers: {e}")))?;
+    let storage = Arc::new(
+        crate::storage::Storage::open(core.clone(), transfers.clone())
+            .map_err(|e| StartError::Other(format!("objects: {e}")))?,
+    );
+    let _ = hooks.storage.set(storage.clone());
+    let _ = core.storage.set(storage.clone());
+    let _ = core.transfers.set(transfers);
+    let repair = storage.run_repair(stop.stopped());
+    Ok(Box::pin(async move {
+        tokio::join!(run, repair);
+    }))
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::output::Format;
+use crate::size::Size;
 
 /// Operator CLI of the Intercloud federation: talks gRPC with mutual TLS to a
 /// cloud's broker or to the Intercloud Root, chosen by a named context.
@@ -73,6 +74,26 @@ pub enum Command {
         after_help = "Exit status: 0 when the peer accepted, 3 when it declined, 1 on any error."
     )]
     Negotiate(NegotiateArgs),
+    /// Transfers in and out of this cloud over AMQP, with their progress (broker contexts)
+    #[command(
+        after_help = "With --watch, a terminal shows one progress bar per active transfer (bytes/total, rate, ETA) and a last line for each that ends (`committed (64 MiB)`, `refused: <reason>`). When stdout is not a terminal, each update is one line instead:\n  <transfer_id> <state> <bytes_done>/<size> <rate>[ <detail>]\ne.g. `3f2a…9e0f sending 1048576/67108864 1.5MiB/s`; a state of several words is hyphenated (awaiting-receipt) and an unknown rate is `-`. --output json prints one JSON object per update (JSON Lines).\n\nExit status: 0 on a list, on Ctrl-C, or with --until-idle once no transfer is active; 1 on any error (including the broker ending the watch)."
+    )]
+    Transfers(TransfersArgs),
+    /// The local cloud's instances (broker contexts): create, ls
+    Instance {
+        #[command(subcommand)]
+        command: InstanceCommand,
+    },
+    /// Move an instance to another cloud, one step at a time (broker contexts)
+    #[command(
+        after_help = "Prints each step as the broker reports it: `[target] cloud-b (…)`, `[offer] …`, `[transfer] …`, `[verify] …`, `[import] …`, `[release] …`, then `[done] …` or `[failed] …`. The disk's transfer shows as a progress bar on a terminal; otherwise each of its updates is one line:\n  [transfer] <transfer_id> <state> <bytes_done>/<size> <rate>[ <detail>]\n--output json prints one JSON object per step (JSON Lines).\n\nAny failure leaves the instance running here.\n\nExit status: 0 when the last step is `done`, 1 when it is `failed` (its detail also goes to stderr) or on any error before the migration starts, 3 when the stream ends before `done` or `failed` (the outcome is unknown)."
+    )]
+    Migrate(MigrateArgs),
+    /// Objects of the storage federation (broker contexts): put, get, ls
+    Object {
+        #[command(subcommand)]
+        command: ObjectCommand,
+    },
     /// Validate a service descriptor locally against the federation's shapes (no server involved)
     #[command(
         after_help = "Exit status: 0 when the descriptor is valid, 4 when it violates the shapes, 1 when it cannot be read or parsed."
@@ -105,6 +126,123 @@ pub enum Command {
     Time(TimeArgs),
     /// List the contexts of the config file
     Contexts,
+}
+
+/// `transfers …`
+#[derive(Debug, Args)]
+pub struct TransfersArgs {
+    /// Also the finished transfers the broker still remembers
+    #[arg(long)]
+    pub all: bool,
+    /// Follow the transfers live, until interrupted (exit 0) or the broker
+    /// ends the stream (exit 1)
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: exit 0 as soon as no transfer is active (at once if none is)
+    #[arg(long, requires = "watch")]
+    pub until_idle: bool,
+}
+
+/// `instance …`
+#[derive(Debug, Subcommand)]
+pub enum InstanceCommand {
+    /// Create an instance in this cloud: a disk and a record in the broker
+    #[command(
+        after_help = "Sizes take a K, M, G or T suffix, binary (512M = 512 MiB = 536870912 bytes; KiB, MB and the like are read the same way); memory must be a whole number of MiB."
+    )]
+    Create(InstanceCreateArgs),
+    /// List this cloud's instances
+    Ls,
+}
+
+/// `instance create NAME --vcpu N --memory 512M --disk 64M`.
+#[derive(Debug, Args)]
+pub struct InstanceCreateArgs {
+    /// The instance's name, unique in this cloud
+    pub name: String,
+    /// Virtual CPUs
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub vcpu: u32,
+    /// Memory, e.g. 512M or 2G
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Size,
+    /// The disk's virtual size, e.g. 64M or 10G
+    #[arg(long, value_name = "SIZE")]
+    pub disk: Size,
+}
+
+/// `migrate INSTANCE (--to CLOUD | --match [CONSTRAINTS])`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["to", "constraints"])))]
+pub struct MigrateArgs {
+    /// The instance to move
+    pub instance: String,
+    /// The cloud to move it to, e.g. cloud-b
+    #[arg(long, value_name = "CLOUD")]
+    pub to: Option<String>,
+    /// Let the root's directory choose the cloud among compute services:
+    /// CONSTRAINTS are `match` flags in one argument, e.g. --match '--region EU --max-price 0.05EUR'
+    /// (the instance's vCPUs and memory are added by the broker; bare --match adds nothing)
+    #[arg(
+        long = "match",
+        id = "constraints",
+        value_name = "CONSTRAINTS",
+        num_args = 0..=1,
+        default_missing_value = "",
+        allow_hyphen_values = true
+    )]
+    pub constraints: Option<String>,
+}
+
+/// `object …`
+#[derive(Debug, Subcommand)]
+pub enum ObjectCommand {
+    /// Store a file in the federation, with replicas on other clouds
+    #[command(
+        after_help = "Sends the file in 1 MiB messages, then prints each step as the broker reports it: `[upload] …`, `[placement] …`, `[transfer] …` (one progress bar per replica on a terminal; otherwise one line per update: `[transfer] <transfer_id> <state> <bytes_done>/<size> <rate>[ <detail>]`), `[stored] …`, then `[done] …` followed by the object and its replicas, or `[failed] …`. --output json prints one JSON object per step (JSON Lines).\n\nExit status: 0 on `done`, 1 on `failed` (its detail also goes to stderr) or any error, 3 when the stream ends before `done` or `failed` (the outcome is unknown)."
+    )]
+    Put(ObjectPutArgs),
+    /// Fetch an object from a live replica, checked against its size and SHA-256
+    #[command(
+        after_help = "Writes to a temporary file beside FILE and renames it only once the size and the SHA-256 match the object's; on a mismatch the temporary file is deleted and nothing is written. Which replica served the object goes to stderr (`<name>: <size> from <cloud>`); once the file is in place, stdout says `wrote <FILE>: <bytes> bytes, sha256 <hex>` (--output json: name, path, size, sha256, from_cloud; with --out -, stdout holds the object and nothing else).\n\nExit status: 0 when the object arrived intact, 1 otherwise."
+    )]
+    Get(ObjectGetArgs),
+    /// List the objects this cloud stored, with their replicas
+    Ls,
+}
+
+/// `object put FILE …`
+#[derive(Debug, Args)]
+pub struct ObjectPutArgs {
+    /// The file to store
+    pub file: PathBuf,
+    /// The object's name: 1 to 128 letters, digits, '.', '_' or '-' [default: the file's name]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// How many clouds must hold a copy (1 to 10) [default: 3, or as many as --cloud]
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=10)
+    )]
+    pub replicas: Option<u32>,
+    /// Only clouds in this region: an ISO 3166-1 alpha-2 country (FR) or an area (EU) [default: anywhere]
+    #[arg(long, value_name = "CODE")]
+    pub region: Option<String>,
+    /// Place a replica on this cloud instead of letting the broker choose; repeat for each replica
+    #[arg(long = "cloud", value_name = "CLOUD", conflicts_with = "region")]
+    pub clouds: Vec<String>,
+}
+
+/// `object get NAME [--out FILE]`
+#[derive(Debug, Args)]
+pub struct ObjectGetArgs {
+    /// The object's name
+    pub name: String,
+    /// Where to write it; `-` for standard output [default: NAME in the current directory].
+    /// (-o is the global --output.)
+    #[arg(long, short = 'O', value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// `time --samples N`.

@@ -143,6 +143,27 @@ impl Remote {
         }
     }
 
+    /// Runs a client-streaming call whose answer may wait until the
+    /// request stream is sent: the timeout starts once `sent` resolves, so
+    /// a large upload is not cut short.
+    pub async fn call_after_sending<T>(
+        &self,
+        method: &str,
+        call: impl Future<Output = Result<tonic::Response<T>, Status>>,
+        sent: impl Future<Output = ()>,
+    ) -> anyhow::Result<T> {
+        let mut call = std::pin::pin!(call);
+        tokio::select! {
+            result = &mut call => {
+                return result
+                    .map(tonic::Response::into_inner)
+                    .map_err(|status| self.status_error(method, &status));
+            }
+            () = sent => {}
+        }
+        self.call(method, call).await
+    }
+
     fn no_answer(&self) -> anyhow::Error {
         hinted(
             format!(
@@ -281,6 +302,11 @@ impl Remote {
                 format!("check cert and key of {}", self.context_name())
             }
             Code::NotFound if method == "GetMember" => "see `intercloudctl members`".to_owned(),
+            Code::NotFound if method == "GetObject" => "see `intercloudctl object ls`".to_owned(),
+            Code::NotFound if method == "Migrate" => "see `intercloudctl instance ls`".to_owned(),
+            Code::AlreadyExists if method == "CreateInstance" => {
+                "choose another name (`intercloudctl instance ls` lists those taken)".to_owned()
+            }
             Code::Unimplemented => format!(
                 "{} does not serve {method}: is it the right server? check {}",
                 self.endpoint,
@@ -545,6 +571,33 @@ ca = "ca.crt"
             line(&broker.stream_ended("WatchPeers")),
             "error: the broker at 127.0.0.1:7501 closed the WatchPeers stream — it may have stopped or restarted: check `scripts/lab status`, then watch again"
         );
+    }
+
+    #[test]
+    fn object_and_instance_statuses_point_at_the_lists() {
+        let file = contexts();
+        let broker =
+            Remote::broker(&file.contexts["cloud-a"], Duration::from_secs(1)).expect("broker");
+        let cases = [
+            (
+                "GetObject",
+                Status::not_found("no object report.pdf"),
+                "error: not found: no object report.pdf — see `intercloudctl object ls`",
+            ),
+            (
+                "Migrate",
+                Status::not_found("no instance web-9"),
+                "error: not found: no instance web-9 — see `intercloudctl instance ls`",
+            ),
+            (
+                "CreateInstance",
+                Status::already_exists("web-1 exists"),
+                "error: already exists: web-1 exists — choose another name (`intercloudctl instance ls` lists those taken)",
+            ),
+        ];
+        for (method, status, expected) in cases {
+            assert_eq!(line(&broker.status_error(method, &status)), expected);
+        }
     }
 
     #[test]

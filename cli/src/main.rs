@@ -7,18 +7,22 @@
 //!   gRPC failures turned into operator-facing errors.
 //! - [`commands`]: one module per command group, each returning the text to print
 //!   and the exit status (`peers --watch` and `directory watch` print events as
-//!   they arrive). A broker's API: `status`, `peers`, `negotiate`; the root's
+//!   they arrive, as do `transfers --watch`, `migrate` and `object put`). A
+//!   broker's API: `status`, `peers`, `negotiate`, `transfers`, `instance`,
+//!   `migrate`, `object`; the root's
 //!   `Federation`: `members`, `member`, `token`, `revoke`, `revocations`; the
 //!   root's `Directory`: `publish`, `query`, `match`, `directory`; the root's
 //!   `Time`: `time`; the root's enrolment port: `enroll`; local only:
 //!   `describe`, `contexts`.
 //! - [`output`]: views of the responses, rendered as tables or JSON (pure).
 //! - [`report`]: the single `error: …` line and its hint.
+//! - [`size`]: sizes typed with K/M/G/T suffixes.
 //!
 //! Exit status: 0 on success, 1 on any failure (2 for command-line misuse,
-//! from clap), 3 when a peer declined a `negotiate` or a `match` found no
-//! candidate, 4 when `describe` or `publish` finds that the descriptor
-//! violates the shapes.
+//! from clap), 3 when a peer declined a `negotiate`, a `match` found no
+//! candidate, or the steps of a `migrate` or `object put` ended before
+//! `done` or `failed`, 4 when `describe` or `publish` finds that the
+//! descriptor violates the shapes.
 
 #![forbid(unsafe_code)]
 
@@ -28,6 +32,7 @@ mod commands;
 mod config;
 mod output;
 mod report;
+mod size;
 
 use std::io::Write as _;
 use std::process::ExitCode;

@@ -10,7 +10,8 @@
 //! lower-case words (`"state": "federated"`); timestamps are RFC 3339 strings,
 //! or `null` when unset, as are absent messages (`"free": null`); strings are
 //! passed through as the server sent them. A stream (`peers --watch`,
-//! `directory watch`) prints JSON Lines: one compact object per event.
+//! `directory watch`, `transfers --watch`, the steps of `migrate` and
+//! `object put`) prints JSON Lines: one compact object per event.
 //! `query --output json` is the exception: it prints the root's SPARQL JSON
 //! results (or JSON-LD) as they came.
 //!
@@ -19,32 +20,43 @@
 //! `descriptor` (`describe`'s check), `directory` (published descriptors and
 //! their events), `matching` (`match`'s ranked candidates), `sparql` (SPARQL
 //! JSON results as a table), `root_time` (`time`'s reading of the root's
-//! clock), `local` (contexts, enrolment), and the helpers `table`, `clock`
-//! (timestamps), `capacity`, `iri`.
+//! clock), `local` (contexts, enrolment), `transfer` (a broker's AMQP
+//! transfers: the list, update lines, progress bar texts), `instance` (the
+//! local cloud's instances), `object` (stored objects and their replicas),
+//! `step` (the steps of `migrate` and `object put`), and the helpers
+//! `table`, `clock` (timestamps), `capacity` (sizes), `iri`.
 
 mod broker;
-mod capacity;
+pub mod capacity;
 pub mod clock;
 mod descriptor;
 mod directory;
 mod federation;
+mod instance;
 mod iri;
 mod local;
 mod matching;
+mod object;
 mod presence;
 mod root_time;
 mod sparql;
+mod step;
 pub mod table;
+mod transfer;
 
 pub use broker::{BrokerStatus, Presence};
 pub use descriptor::DescriptorCheck;
 pub use directory::{DescriptorDocument, DirectoryChange, Published, Withdrawn};
 pub use federation::{JoinToken, Member, MemberList, Revocations, Revoked, RootStatus};
+pub use instance::{Instance, InstanceList};
 pub use local::{ContextList, Enrolled};
 pub use matching::MatchResult;
+pub use object::{Fetched, Object, ObjectList};
 pub use presence::{PeerChange, PeerList, Reservation};
 pub use root_time::{RootTime, TimeReading, best};
 pub use sparql::results_table;
+pub use step::{MigrationStep, ObjectStep, step_line, transfer_line};
+pub use transfer::{Transfer, TransferList};
 
 use intercloud_proto::v1::{FederationState, MemberState};
 use serde::Serialize;

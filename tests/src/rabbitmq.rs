@@ -152,6 +152,15 @@ impl RabbitMq {
         node
     }
 
+    /// The `[amqp]` section of a broker using this node, with the test
+    /// timers (quick resends and re-announcements) and `extra` lines.
+    pub fn broker_section(&self, extra: &str) -> String {
+        format!(
+            "[amqp]\nurl = \"amqps://localhost:{}/%2f\"\nresend_after_seconds = 2\nreannounce_after_seconds = 3\n{extra}",
+            self.amqps.port()
+        )
+    }
+
     /// Adds `cloud`'s user (no password: EXTERNAL only) and its permissions.
     pub fn add_cloud(&self, federation: &str, cloud: &str) {
         self.add_user(&user_of(federation, cloud), cloud);

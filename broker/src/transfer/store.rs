@@ -250,14 +250,38 @@ impl TransferStore {
         offset: u64,
         payload: &[u8],
     ) -> Result<(), StoreError> {
+        self.write_chunk_unsynced(id, offset, payload)?;
+        self.sync_staging(id)
+    }
+
+    /// Writes a chunk's payload without fsyncing: the receiver writes a
+    /// batch of deliveries, then calls [`sync_staging`](Self::sync_staging)
+    /// once per file, and only then
+    /// [`Receiver::written`](intercloud_transfer::Receiver::written) and the
+    /// acks.
+    pub fn write_chunk_unsynced(
+        &self,
+        id: &TransferId,
+        offset: u64,
+        payload: &[u8],
+    ) -> Result<(), StoreError> {
         let path = self.staging_path(id);
-        // Not `create`: a chunk for a staging file that is gone is an error.
         let file = OpenOptions::new()
             .write(true)
             .open(&path)
             .map_err(io_error("open", &path))?;
         file.write_all_at(payload, offset)
-            .map_err(io_error("write a chunk to", &path))?;
+            .map_err(io_error("write a chunk to", &path))
+    }
+
+    /// Makes what was written to a staging file durable (`fdatasync`).
+    pub fn sync_staging(&self, id: &TransferId) -> Result<(), StoreError> {
+        let path = self.staging_path(id);
+        // Not `create`: a staging file that is gone is an error.
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io_error("open", &path))?;
         file.sync_data().map_err(io_error("fsync", &path))
     }
 

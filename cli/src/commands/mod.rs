@@ -1,11 +1,17 @@
 //! One module per command group; each returns the text to print on stdout
-//! (`peers --watch` and `directory watch` print as events arrive, and
-//! `negotiate`, `describe`, `publish` and `match` also set the exit status).
+//! (`peers --watch`, `directory watch`, `transfers --watch`, `migrate` and
+//! `object put` print as events arrive, and `negotiate`, `describe`,
+//! `publish`, `match`, `migrate` and `object put` also set the exit status).
 //!
 //! Map:
 //! - the root's federation: `status` (also a broker's), `members`, `token`,
 //!   `revoke`, `enroll`;
 //! - a broker's presence: `peers`, `negotiate`;
+//! - a broker's transfers, instances and objects: `transfers`, `instance`
+//!   (`instance create|ls`), `migrate`, `object` (`object put|get|ls`);
+//!   `progress` (bars on a terminal, lines elsewhere) and `steps`
+//!   (following `migrate`'s and `put`'s steps to a verdict) are what they
+//!   share;
 //! - the root's directory: `publish`, `query`, `matching` (`match`),
 //!   `directory` (`directory get|withdraw|watch`);
 //! - the root's clock: `time` (`Time.Now`, Cristian's method);
@@ -16,16 +22,22 @@ pub mod contexts;
 pub mod describe;
 pub mod directory;
 pub mod enroll;
+pub mod instance;
 pub mod matching;
 pub mod members;
+pub mod migrate;
 pub mod negotiate;
+pub mod object;
 pub mod peers;
+mod progress;
 pub mod publish;
 pub mod query;
 pub mod revoke;
 pub mod status;
+mod steps;
 pub mod time;
 pub mod token;
+pub mod transfers;
 mod watching;
 
 use std::path::PathBuf;
@@ -39,7 +51,7 @@ use intercloud_proto::v1::time_client::TimeClient;
 use intercloud_trust::CloudId;
 use tonic::transport::Channel;
 
-use crate::args::{Cli, Command, DirectoryCommand, TokenCommand};
+use crate::args::{Cli, Command, DirectoryCommand, InstanceCommand, ObjectCommand, TokenCommand};
 use crate::client::{Remote, operator_tls};
 use crate::config::{self, Context, ContextsFile};
 use crate::output::{self, Format, Render};
@@ -90,6 +102,10 @@ pub const EXIT_NO_MATCH: u8 = 3;
 /// Exit status of a `describe` or `publish` whose descriptor violates the shapes.
 pub const EXIT_INVALID: u8 = 4;
 
+/// Exit status of a `migrate` or `object put` whose stream of steps ended
+/// before `done` or `failed`: the outcome is unknown.
+pub const EXIT_UNFINISHED: u8 = 3;
+
 /// What a command leaves for `main`: text for stdout and an exit status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -113,6 +129,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Describe(args) => return describe::run(&globals, &args),
         Command::Publish(args) => return publish::run(&globals, &args).await,
         Command::Match(args) => return matching::run(&globals, &args).await,
+        Command::Transfers(args) => return transfers::run(&globals, &args).await,
+        Command::Migrate(args) => return migrate::run(&globals, &args).await,
+        Command::Object {
+            command: ObjectCommand::Put(args),
+        } => return object::put(&globals, &args).await,
+        Command::Object {
+            command: ObjectCommand::Get(args),
+        } => return object::get(&globals, &args).await,
+        Command::Object {
+            command: ObjectCommand::Ls,
+        } => object::list(&globals).await,
+        Command::Instance {
+            command: InstanceCommand::Create(args),
+        } => instance::create(&globals, &args).await,
+        Command::Instance {
+            command: InstanceCommand::Ls,
+        } => instance::list(&globals).await,
         Command::Directory {
             command: DirectoryCommand::Watch(args),
         } => return directory::watch(&globals, &args).await,

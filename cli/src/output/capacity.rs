@@ -83,17 +83,22 @@ impl Capacity {
     }
 }
 
-const UNITS: [&str; 7] = ["MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
 
-/// An amount of MiB in the largest binary unit that keeps it at 1 or more:
-/// `512 MiB`, `1.5 GiB`, `256 GiB`.
+/// An amount of bytes in the largest binary unit that keeps it at 1 or
+/// more: `512 B`, `1.5 KiB`, `64 MiB`.
+pub fn bytes(amount: u64) -> String {
+    human(amount, 0)
+}
+
+/// An amount of MiB the same way: `512 MiB`, `1.5 GiB`, `256 GiB`.
 pub fn mebibytes(mib: u64) -> String {
-    human(mib, 0)
+    human(mib, 2)
 }
 
 /// An amount of GiB the same way: `500 GiB`, `9.8 TiB`.
 pub fn gibibytes(gib: u64) -> String {
-    human(gib, 1)
+    human(gib, 3)
 }
 
 /// One decimal below 10, none from 10 on, and never a trailing `.0`.
@@ -138,6 +143,11 @@ mod tests {
         assert_eq!(gibibytes(12 * 1024), "12 TiB");
         assert_eq!(mebibytes(u64::MAX), "16 YiB");
         assert_eq!(gibibytes(u64::MAX), "16384 YiB");
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(64 << 20), "64 MiB");
+        assert_eq!(bytes(u64::MAX), "16 EiB");
     }
 
     #[test]

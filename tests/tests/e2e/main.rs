@@ -14,3 +14,4 @@ mod probes;
 mod prosody;
 mod time;
 mod tls;
+mod transfers;

@@ -76,6 +76,9 @@ pub enum RefusalReason {
     DigestMismatch,
     /// Another storage failure on the receiver.
     StorageFailure,
+    /// The bytes are intact but not what the object's kind requires (an
+    /// image that is not a valid qcow2, an OVF that does not parse).
+    InvalidContent,
     /// No new chunk came for so long that the receiver gave up.
     Abandoned,
     /// A reason this version does not know.
@@ -101,6 +104,7 @@ impl RefusalReason {
             Self::NoSpace => "no_space",
             Self::DigestMismatch => "digest_mismatch",
             Self::StorageFailure => "storage_failure",
+            Self::InvalidContent => "invalid_content",
             Self::Abandoned => "abandoned",
             Self::Unknown => "unknown",
         }
