@@ -214,6 +214,9 @@ impl RabbitMq {
         let mut command = Command::new(SERVER);
         self.env(&mut command);
         command
+            // A node killed mid-write leaves MnesiaCore dumps in its
+            // working directory: keep them in the node's own.
+            .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone"))
             .stderr(log);

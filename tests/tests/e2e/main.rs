@@ -8,6 +8,7 @@ mod config;
 mod directory;
 mod enrolment;
 mod lifecycle;
+mod migration;
 mod presence;
 mod presence_attacks;
 mod probes;
