@@ -90,7 +90,14 @@ pub fn inspect(
     manifest: &Manifest,
     staging: &Path,
 ) -> Result<(), (RefusalReason, String)> {
-    let invalid = |detail: String| (RefusalReason::InvalidContent, detail);
+    // The sender is told what is wrong, not where this cloud keeps files.
+    let staging_path = staging.display().to_string();
+    let invalid = |detail: String| {
+        (
+            RefusalReason::InvalidContent,
+            detail.replace(&staging_path, "the image"),
+        )
+    };
     let ovf = ovf_from_metadata(manifest.metadata()).map_err(invalid)?;
     let plan = cloud
         .verify_package(staging, &ovf)
@@ -321,8 +328,12 @@ async fn run(
         }
         tokio::select! {
             change = changes.recv() => {
-                if let Ok(t) = change && t.transfer_id == id.as_str() {
-                    let mut s = step("transfer", format!("{} {}", t.state, t.detail));
+                if let Ok(t) = change
+                    && t.direction == intercloud_proto::v1::TransferDirection::Outgoing as i32
+                    && t.transfer_id == id.as_str()
+                {
+                    // The transfer carries the state; the CLI shows it.
+                    let mut s = step("transfer", "");
                     s.transfer = Some(t);
                     let _ = steps.send(s).await;
                 }

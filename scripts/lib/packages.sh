@@ -22,6 +22,7 @@ INTERCLOUD_PACKAGES=(
     chrony           # chronyd -Q: a real NTP client checking the root's time source (tests, benchmark baseline)
     ntpdate          # ntpdate -q and sntp (ntpsec's ntpdig): real NTP clients in the tests
     sntp
+    qemu-utils       # qemu-img: the local cloud driver's qcow2 disks (create, check, info) and the tests' images
     rabbitmq-server  # AMQP broker for transfers between clouds (lab, tests/src/rabbitmq.rs); started as a child, never as a service
 )
 

@@ -455,8 +455,12 @@ impl Storage {
         while !all_over(&mut outcomes) {
             tokio::select! {
                 change = changes.recv() => {
-                    if let Ok(t) = change && wanted.contains(&t.transfer_id) {
-                        let mut step = now_step("transfer", format!("{} {}", t.peer_cloud, t.state));
+                    if let Ok(t) = change
+                        && t.direction == intercloud_proto::v1::TransferDirection::Outgoing as i32
+                        && wanted.contains(&t.transfer_id)
+                    {
+                        // The transfer carries the state; the CLI shows it.
+                        let mut step = now_step("transfer", "");
                         step.transfer = Some(t);
                         let _ = steps.send(step).await;
                     }
@@ -684,11 +688,23 @@ impl Storage {
 
     async fn repair_once(&self) -> Result<(), String> {
         let local = self.local();
+        // Present: online, or offline for less than the lease. A revoked
+        // cloud is dropped from the peer table, so it is not present.
+        let lease = self.core.peers.lease();
+        let now = OffsetDateTime::now_utc();
         let present: Vec<String> = self
             .core
             .peers
             .peers()
             .into_iter()
+            .filter(|p| {
+                p.online
+                    || p.last_seen.is_some_and(|seen| {
+                        let seen = OffsetDateTime::from_unix_timestamp(seen.seconds)
+                            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                        now - seen < lease
+                    })
+            })
             .map(|p| p.cloud_id)
             .collect();
         for record in self.list()? {

@@ -162,7 +162,7 @@ impl Engine {
     }
 
     fn show(&self, receiver: &Receiver, state: &str, detail: &str) {
-        let id = receiver.manifest().transfer_id().to_string();
+        let id = view::incoming(receiver.manifest().transfer_id().as_str());
         if self.view.get(&id).is_none() {
             self.view.start(view::new_transfer(
                 receiver.manifest(),
@@ -301,6 +301,12 @@ impl Engine {
     ) -> Option<Reply> {
         let id = &chunk.transfer_id;
         let Some(receiver) = self.receivers.get_mut(id) else {
+            // A damaged chunk's transfer id may be the damaged part: drop
+            // it rather than answer for a transfer nobody announced.
+            if !chunk.is_intact() {
+                tracing::warn!(%from, index = chunk.index, "a damaged chunk of no known transfer; dropped");
+                return None;
+            }
             return match self.store.receipt_record(id) {
                 Ok(Some(record)) => reply(from, record.into()),
                 _ => {
@@ -371,7 +377,7 @@ impl Engine {
             tracing::error!(transfer_id = %id, error = %e, "cannot delete the staging file");
         }
         self.view.set_state(
-            id.as_str(),
+            &view::incoming(id.as_str()),
             view::state::REFUSED,
             &format!("{reason}: {detail}"),
         );
@@ -417,7 +423,7 @@ impl Engine {
                     receiver.manifest().size(),
                     None,
                 );
-                self.view.progress(id.as_str(), &progress);
+                self.view.progress(&view::incoming(id.as_str()), &progress);
             }
         }
         for id in complete {
@@ -428,7 +434,8 @@ impl Engine {
 
     /// Every chunk is on disk: check the whole, inspect, commit.
     fn finish(&mut self, id: &TransferId) -> Option<Reply> {
-        self.view.set_state(id.as_str(), view::state::VERIFYING, "");
+        self.view
+            .set_state(&view::incoming(id.as_str()), view::state::VERIFYING, "");
         let actual = match self.store.digest(id) {
             Ok(d) => d,
             Err(e) => return self.give_up(id, e.refusal_reason(), &e.to_string()),
@@ -451,7 +458,8 @@ impl Engine {
                     let path = self.store.object_path(&record.object_id);
                     self.hooks.after_commit(&manifest, &record, &path);
                     tracing::info!(transfer_id = %id, object = %record.object_id, sha256 = %record.sha256, "incoming transfer committed");
-                    self.view.set_state(id.as_str(), view::state::COMMITTED, "");
+                    self.view
+                        .set_state(&view::incoming(id.as_str()), view::state::COMMITTED, "");
                     reply(&sender, record.into())
                 }
                 Err(e) => {
@@ -470,7 +478,7 @@ impl Engine {
                     return self.give_up(id, e.refusal_reason(), &e.to_string());
                 }
                 self.view.set_state(
-                    id.as_str(),
+                    &view::incoming(id.as_str()),
                     view::state::RECEIVING,
                     "digest mismatch: fetching again",
                 );

@@ -358,7 +358,8 @@ impl Outbox {
         } else {
             (view::state::REFUSED, finished.detail.clone())
         };
-        self.view.set_state(id.as_str(), state, &detail);
+        self.view
+            .set_state(&view::outgoing(id.as_str()), state, &detail);
         tracing::info!(transfer_id = %id, delivered = finished.delivered, detail = %finished.detail, "outgoing transfer over");
         record.finished = Some(finished.clone());
         let this = self.clone();
@@ -446,8 +447,19 @@ impl Outbox {
                         confirms = FuturesUnordered::new();
                     }
                     lost = false;
-                    self.view
-                        .set_state(id.as_str(), &shown_state, "waiting for RabbitMQ");
+                    let up = links.borrow().as_ref().is_some_and(Link::is_up);
+                    if !up {
+                        let state = if shown_state.is_empty() {
+                            view::state::ANNOUNCING
+                        } else {
+                            shown_state.as_str()
+                        };
+                        self.view.set_state(
+                            &view::outgoing(id.as_str()),
+                            state,
+                            "waiting for RabbitMQ",
+                        );
+                    }
                     let Some(l) = amqp::next_link(&mut links, generation).await else {
                         return Finished {
                             delivered: false,
@@ -486,8 +498,11 @@ impl Outbox {
                         };
                     }
                     Err(e) => {
-                        self.view
-                            .set_state(id.as_str(), view::state::ANNOUNCING, &e.to_string());
+                        self.view.set_state(
+                            &view::outgoing(id.as_str()),
+                            view::state::ANNOUNCING,
+                            &e.to_string(),
+                        );
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         continue;
                     }
@@ -581,11 +596,13 @@ impl Outbox {
                 SenderState::Finished(_) => continue,
             };
             if state != shown_state {
-                self.view.set_state(id.as_str(), state, "");
+                self.view.set_state(&view::outgoing(id.as_str()), state, "");
                 shown_state = state.to_owned();
             }
-            self.view
-                .progress(id.as_str(), &sender.progress(Instant::now()));
+            self.view.progress(
+                &view::outgoing(id.as_str()),
+                &sender.progress(Instant::now()),
+            );
         }
     }
 

@@ -94,13 +94,30 @@ pub fn new_transfer(manifest: &Manifest, direction: TransferDirection, state: &s
     }
 }
 
+/// The view's key of an incoming transfer (a cloud may send to itself: the
+/// same transfer is then both incoming and outgoing).
+pub fn incoming(id: &str) -> String {
+    format!("in:{id}")
+}
+
+/// The view's key of an outgoing transfer.
+pub fn outgoing(id: &str) -> String {
+    format!("out:{id}")
+}
+
 impl TransferView {
     /// Adds or replaces a transfer.
     pub fn start(&self, transfer: Transfer) {
-        self.report(&transfer.transfer_id.clone(), |t| *t = transfer);
+        let key = if transfer.direction == TransferDirection::Incoming as i32 {
+            incoming(&transfer.transfer_id)
+        } else {
+            outgoing(&transfer.transfer_id)
+        };
+        self.report(&key, |t| *t = transfer);
     }
 
-    /// Updates the progress of a transfer.
+    /// Updates the progress of a transfer (by its [`incoming`] or
+    /// [`outgoing`] key).
     pub fn progress(&self, id: &str, progress: &Progress) {
         self.report(id, |t| {
             t.bytes_done = progress.bytes_done;
@@ -133,7 +150,7 @@ impl TransferView {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let entry = entries.entry(id.to_owned()).or_insert_with(|| Entry {
             transfer: Transfer {
-                transfer_id: id.to_owned(),
+                transfer_id: id.split_once(':').map_or(id, |(_, plain)| plain).to_owned(),
                 ..Transfer::default()
             },
             last_broadcast: None,

@@ -15,4 +15,5 @@ mod probes;
 mod prosody;
 mod time;
 mod tls;
+mod transfer_faults;
 mod transfers;

@@ -489,3 +489,100 @@ async fn watch_transfers_shows_progress_to_the_end() {
         "no intermediate progress: {seen:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_whose_cloud_is_gone_is_placed_again() {
+    use crate::presence::{presence_config, wait_for_online};
+    let clouds = ["cloud-a", "cloud-b", "cloud-c"];
+    let fed = Federation::start(&clouds);
+    let prosody = intercloud_tests::prosody::Prosody::start(
+        &fed.dir.path().join("xmpp"),
+        FEDERATION,
+        &clouds,
+    );
+    // Every cloud offers storage (generated descriptors), so the owner
+    // can match a new holder.
+    let broker = |cloud: &str, seed: u64| {
+        let descriptor = fed.dir.path().join(format!("{cloud}.ttl"));
+        std::fs::write(
+            &descriptor,
+            intercloud_tests::descriptors::descriptor(cloud, 1, seed, 1),
+        )
+        .expect("descriptor");
+        fed.broker(
+            cloud,
+            &format!(
+                "{}[directory]\ndescriptor = {:?}\ncheck_seconds = 1\n",
+                presence_config(&prosody, cloud, 8),
+                descriptor
+            ),
+        )
+    };
+    let a = broker("cloud-a", 1);
+    let _b = broker("cloud-b", 2);
+    let mut c = broker("cloud-c", 3);
+    wait_for_online(
+        &a,
+        "cloud-a",
+        &["cloud-b", "cloud-c"],
+        Duration::from_secs(30),
+    )
+    .await;
+    let (path, digest) = random_file(fed.dir.path(), "kept.bin", 1 << 20);
+    let mut client = operator(&a, "cloud-a").await;
+    let steps = put(&mut client, "kept", &path, &["cloud-b", "cloud-c"])
+        .await
+        .expect("put");
+    assert_eq!(last_step(&steps).0, "done", "{steps:#?}");
+
+    // cloud-c dies for good.
+    c.daemon.kill();
+    // The only storage cloud left that holds no copy is the owner itself.
+    let holders = [("cloud-a", &a)];
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let new_holder = loop {
+        let objects = client
+            .list_objects(ListObjectsRequest {})
+            .await
+            .expect("ls")
+            .into_inner()
+            .objects;
+        let kept = objects
+            .iter()
+            .find(|o| o.name == "kept")
+            .expect("kept listed");
+        let stored: Vec<&str> = kept
+            .replicas
+            .iter()
+            .filter(|r| r.state == "stored")
+            .map(|r| r.cloud_id.as_str())
+            .collect();
+        let c_lost = kept
+            .replicas
+            .iter()
+            .any(|r| r.cloud_id == "cloud-c" && r.state == "lost");
+        if c_lost && stored.len() == 2 {
+            assert!(stored.contains(&"cloud-b"), "{kept:#?}");
+            break stored
+                .into_iter()
+                .find(|c| *c != "cloud-b")
+                .expect("a new holder")
+                .to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new replica: {kept:#?}\n{}",
+            a.daemon.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let (_, holder) = holders
+        .iter()
+        .find(|(name, _)| *name == new_holder)
+        .expect("the new holder is cloud-a");
+    assert_eq!(
+        file_sha256(&holder_copy(holder, "cloud-a", "kept")),
+        Some(digest)
+    );
+    assert!(a.daemon.log_text().contains("re-replicating"));
+}
