@@ -93,6 +93,33 @@ pub async fn wait_for_online(
     );
 }
 
+/// Waits until `broker` sees `peer` announce itself ready.
+async fn wait_for_ready(
+    broker: &TestBroker,
+    cloud: &str,
+    peer: &str,
+    timeout: Duration,
+) -> ListPeersResponse {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut last = None;
+    while std::time::Instant::now() < deadline {
+        let list = peers(broker, cloud).await;
+        let ready = list
+            .peers
+            .iter()
+            .any(|p| p.cloud_id == peer && p.readiness.is_some_and(|r| r.ready));
+        if ready {
+            return list;
+        }
+        last = Some(list);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{cloud} never saw {peer} ready; last: {last:#?}\nlog:\n{}",
+        broker.daemon.log_text()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn brokers_see_each_other_lose_a_killed_peer_and_negotiate() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -106,13 +133,16 @@ async fn brokers_see_each_other_lose_a_killed_peer_and_negotiate() {
     let b = presence_broker(dir.path(), &root, &prosody, "cloud-b", 16);
     let mut c = presence_broker(dir.path(), &root, &prosody, "cloud-c", 32);
 
-    let list = wait_for_online(
+    wait_for_online(
         &a,
         "cloud-a",
         &["cloud-b", "cloud-c"],
         Duration::from_secs(20),
     )
     .await;
+    // A peer is online in XMPP before its link to the root is federated,
+    // and announces `ready` only then: wait for that announcement.
+    let list = wait_for_ready(&a, "cloud-a", "cloud-b", Duration::from_secs(20)).await;
     assert!(list.presence_connected);
     assert_eq!(list.lease_seconds, LEASE as u32);
     let peer_b = list
