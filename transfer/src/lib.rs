@@ -58,6 +58,7 @@ pub mod checker;
 pub mod digest;
 pub mod id;
 pub mod message;
+pub mod prefix;
 pub mod progress;
 pub mod range;
 pub mod receiver;
@@ -72,6 +73,7 @@ pub use message::{
     Chunk, Manifest, ManifestSpec, Message, MessageError, ObjectKind, Receipt, Refusal,
     RefusalReason, Resend,
 };
+pub use prefix::PrefixDigest;
 pub use progress::Progress;
 pub use range::ChunkRange;
 pub use receiver::{

@@ -21,8 +21,8 @@ use futures::{FutureExt as _, StreamExt as _};
 use intercloud_proto::v1::TransferDirection;
 use intercloud_transfer::recovery::Recovery;
 use intercloud_transfer::{
-    ChunkDecision, CloudId, Manifest, ManifestAnswer, Message, Receipt, Receiver, ReceiverConfig,
-    Refusal, RefusalReason, Timeout, TransferId, Verdict,
+    ChunkDecision, CloudId, Manifest, ManifestAnswer, Message, PrefixDigest, Receipt, Receiver,
+    ReceiverConfig, Refusal, RefusalReason, Timeout, TransferId, Verdict,
 };
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
@@ -108,6 +108,8 @@ pub struct Engine {
     config: ReceiverConfig,
     reserve_bytes: u64,
     receivers: HashMap<TransferId, Receiver>,
+    /// The running digest of each receiver's leading chunks (memory only).
+    prefixes: HashMap<TransferId, PrefixDigest>,
     hooks: Arc<dyn Hooks>,
     view: Arc<TransferView>,
 }
@@ -128,6 +130,7 @@ impl Engine {
             config,
             reserve_bytes,
             receivers: HashMap::new(),
+            prefixes: HashMap::new(),
             hooks,
             view,
         };
@@ -140,6 +143,9 @@ impl Engine {
                         Ok(receiver) => {
                             tracing::info!(transfer_id = %id, plan = ?recovered.plan, held = receiver.bitmap().count(), of = manifest.chunk_count(), "incoming transfer resumed");
                             engine.show(&receiver, view::state::RECEIVING, "");
+                            engine
+                                .prefixes
+                                .insert(id.clone(), PrefixDigest::new(&manifest));
                             engine.receivers.insert(id, receiver);
                         }
                         Err(e) => {
@@ -264,6 +270,8 @@ impl Engine {
         tracing::info!(transfer_id = %id, %from, object = %receiver.manifest().object_id(), size = receiver.manifest().size(), "incoming transfer admitted");
         self.show(&receiver, view::state::RECEIVING, "");
         let missing = receiver.missing();
+        self.prefixes
+            .insert(id.clone(), PrefixDigest::new(receiver.manifest()));
         self.receivers.insert(id, receiver);
         reply(from, missing.into())
     }
@@ -332,6 +340,9 @@ impl Engine {
                 match self.store.write_chunk_unsynced(id, offset, chunk.payload) {
                     Ok(()) => {
                         written.push((id.clone(), index));
+                        if let Some(prefix) = self.prefixes.get_mut(id) {
+                            prefix.feed(index, chunk.payload);
+                        }
                         None
                     }
                     Err(e) => self.give_up(id, e.refusal_reason(), &e.to_string()),
@@ -368,6 +379,7 @@ impl Engine {
 
     /// Refuses a transfer for a local failure and frees its staging file.
     fn give_up(&mut self, id: &TransferId, reason: RefusalReason, detail: &str) -> Option<Reply> {
+        self.prefixes.remove(id);
         let receiver = self.receivers.remove(id)?;
         let sender = receiver.manifest().sender().clone();
         let mut receiver = receiver;
@@ -417,6 +429,7 @@ impl Engine {
             }
         }
         for id in touched.difference(&failed) {
+            self.catch_up(id);
             if let Some(receiver) = self.receivers.get(id) {
                 let progress = intercloud_transfer::Progress::new(
                     receiver.received_bytes(),
@@ -432,11 +445,40 @@ impl Engine {
         replies
     }
 
+    /// Extends the running digest with chunks that arrived early and are
+    /// on disk now (read back; each at most once).
+    fn catch_up(&mut self, id: &TransferId) {
+        let (Some(prefix), Some(receiver)) = (self.prefixes.get_mut(id), self.receivers.get(id))
+        else {
+            return;
+        };
+        while !prefix.is_complete() {
+            let next = prefix.next_index();
+            let Some(len) = receiver.manifest().chunk_len(next) else {
+                return;
+            };
+            if !receiver.bitmap().contains(next) {
+                return;
+            }
+            match self.store.read_staged(id, prefix.hashed(), len) {
+                Ok(bytes) => {
+                    prefix.feed(next, &bytes);
+                }
+                // The final check reads from here and reports it.
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Every chunk is on disk: check the whole, inspect, commit.
     fn finish(&mut self, id: &TransferId) -> Option<Reply> {
         self.view
             .set_state(&view::incoming(id.as_str()), view::state::VERIFYING, "");
-        let actual = match self.store.digest(id) {
+        let digest = match self.prefixes.remove(id) {
+            Some(prefix) => self.store.finish_digest(id, prefix),
+            None => self.store.digest(id),
+        };
+        let actual = match digest {
             Ok(d) => d,
             Err(e) => return self.give_up(id, e.refusal_reason(), &e.to_string()),
         };
@@ -474,6 +516,8 @@ impl Engine {
             },
             Ok(Verdict::Refetch(resend)) => {
                 tracing::warn!(transfer_id = %id, %actual, expected = %manifest.sha256(), "whole-object digest mismatch; fetching every chunk again");
+                self.prefixes
+                    .insert(id.clone(), PrefixDigest::new(receiver.manifest()));
                 if let Err(e) = self.store.persist_bitmap(id, receiver.bitmap()) {
                     return self.give_up(id, e.refusal_reason(), &e.to_string());
                 }
@@ -519,6 +563,7 @@ impl Engine {
         }
         for id in abandoned {
             self.receivers.remove(&id);
+            self.prefixes.remove(&id);
             let _ = self.store.discard(&id);
             self.view
                 .set_state(id.as_str(), view::state::REFUSED, "abandoned");

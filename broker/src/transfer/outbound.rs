@@ -1,8 +1,9 @@
 //! The sending side: one task per outgoing transfer drives an
 //! [`intercloud_transfer::Sender`] over the shared AMQP link, reading each
-//! chunk from the source file when the window has room (so memory is the
-//! window, whatever the size), and a dispatcher routes the receivers'
-//! answers from `<cloud>.transfers.control` to the right task.
+//! chunk from the source file when the window has room, a few ahead of the
+//! one being published (so memory is the window, whatever the size), and a
+//! dispatcher routes the receivers' answers from
+//! `<cloud>.transfers.control` to the right task.
 //!
 //! Every outgoing transfer has a record in `<data_dir>/transfers/outgoing/`
 //! (its manifest, the source file, what it is for, and once over its
@@ -22,8 +23,8 @@ use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use intercloud_proto::v1::TransferDirection;
 use intercloud_transfer::{
-    Chunk, CloudId, Manifest, ManifestSpec, Message, ObjectId, ObjectKind, Outcome, Receipt,
-    Sender, SenderConfig, SenderState, Sha256Digest, TransferId,
+    Chunk, ChunkToSend, CloudId, Manifest, ManifestSpec, Message, ObjectId, ObjectKind, Outcome,
+    Receipt, Sender, SenderConfig, SenderState, Sha256Digest, TransferId,
 };
 use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use lapin::types::FieldTable;
@@ -508,37 +509,34 @@ impl Outbox {
                     }
                 }
             }
-            while let Some(chunk) = sender.poll_chunk() {
-                let payload = match read_chunk(&file, chunk.offset, chunk.len).await {
-                    Ok(p) => p,
-                    Err(e) => {
-                        return Finished {
-                            delivered: false,
-                            detail: format!("reading the source: {e}"),
-                            receipt: None,
-                        };
-                    }
-                };
-                let body = match Chunk::new(id.clone(), chunk.index, &payload).encode() {
+            // What the window allows now, read and framed on the blocking
+            // pool a few at a time (the next ones are read while one is
+            // published), published in order.
+            let due: Vec<ChunkToSend> = std::iter::from_fn(|| sender.poll_chunk()).collect();
+            let mut frames = futures::stream::iter(due)
+                .map(|chunk| frame(file.clone(), id.clone(), chunk))
+                .buffered(READ_AHEAD);
+            while let Some((index, body)) = frames.next().await {
+                let body = match body {
                     Ok(b) => b,
-                    Err(e) => {
+                    Err(detail) => {
                         return Finished {
                             delivered: false,
-                            detail: format!("chunk {} does not encode: {e}", chunk.index),
+                            detail,
                             receipt: None,
                         };
                     }
                 };
-                drop(payload);
                 match current.publish(&queue, "chunk", &body).await {
                     Ok(confirm) => {
-                        let index = chunk.index;
                         let generation = current.generation;
                         confirms.push(async move {
                             (index, generation, amqp::confirm_within(confirm).await)
                         });
                     }
                     Err(e) => {
+                        // The chunks polled but not published are
+                        // unconfirmed: the next connection publishes them.
                         tracing::warn!(transfer_id = %id, error = %e, "publishing failed; waiting for the connection");
                         lost = true;
                         break;
@@ -717,13 +715,30 @@ impl Outbox {
     }
 }
 
-async fn read_chunk(file: &Arc<File>, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
-    let file = file.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut buffer = vec![0u8; usize::try_from(len).map_err(std::io::Error::other)?];
-        file.read_exact_at(&mut buffer, offset)?;
-        Ok(buffer)
+/// How many chunks are read and framed ahead of the one being published.
+const READ_AHEAD: usize = 4;
+
+/// Reads chunk `chunk` of the source and frames it (its digest computed),
+/// on the blocking pool. Returns its index and the frame, or why not.
+async fn frame(
+    file: Arc<File>,
+    id: TransferId,
+    chunk: ChunkToSend,
+) -> (u64, Result<Vec<u8>, String>) {
+    let index = chunk.index;
+    let framed = tokio::task::spawn_blocking(move || {
+        // The payload is read straight into the frame, after the room for
+        // its header: no copy.
+        let len = usize::try_from(chunk.len).map_err(|e| format!("chunk {index}: {e}"))?;
+        let header = Chunk::header_len(&id);
+        let mut frame = vec![0u8; header + len];
+        file.read_exact_at(&mut frame[header..], chunk.offset)
+            .map_err(|e| format!("reading the source: {e}"))?;
+        Chunk::frame_in_place(&id, index, &mut frame)
+            .map_err(|e| format!("chunk {index} does not frame: {e}"))?;
+        Ok(frame)
     })
     .await
-    .map_err(std::io::Error::other)?
+    .unwrap_or_else(|e| Err(format!("reading chunk {index}: {e}")));
+    (index, framed)
 }

@@ -32,13 +32,13 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::Read as _;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
 use intercloud_transfer::recovery::{self, OnDisk, Recovery};
-use intercloud_transfer::{Bitmap, Manifest, Message, ObjectId, Receipt, Sha256Digest, TransferId};
-use sha2::{Digest as _, Sha256};
+use intercloud_transfer::{
+    Bitmap, Manifest, Message, ObjectId, PrefixDigest, Receipt, Sha256Digest, TransferId,
+};
 
 use super::StoreError;
 use super::durable::{
@@ -295,20 +295,46 @@ impl TransferStore {
     /// The SHA-256 of the staging file, streamed through a
     /// [`DIGEST_BUFFER`]-byte buffer.
     pub fn digest(&self, id: &TransferId) -> Result<Sha256Digest, StoreError> {
+        let manifest = self.read_manifest(id)?;
+        self.finish_digest(id, PrefixDigest::new(&manifest))
+    }
+
+    /// Completes `prefix` (the SHA-256 of the staging file's first
+    /// `prefix.hashed()` bytes) by reading the rest of the file.
+    pub fn finish_digest(
+        &self,
+        id: &TransferId,
+        mut prefix: PrefixDigest,
+    ) -> Result<Sha256Digest, StoreError> {
         let path = self.staging_path(id);
-        let mut file = File::open(&path).map_err(io_error("open", &path))?;
+        let file = File::open(&path).map_err(io_error("open", &path))?;
         let mut buffer = vec![0u8; DIGEST_BUFFER];
-        let mut hasher = Sha256::new();
-        loop {
-            let n = match file.read(&mut buffer) {
+        while !prefix.is_complete() {
+            let n = match file.read_at(&mut buffer, prefix.hashed()) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(io_error("read", &path)(e)),
             };
-            hasher.update(buffer.get(..n).unwrap_or_default());
+            prefix.absorb(buffer.get(..n).unwrap_or_default());
         }
-        Ok(Sha256Digest::from_bytes(hasher.finalize().into()))
+        Ok(prefix.finish())
+    }
+
+    /// Reads `len` bytes at `offset` of the staging file (a chunk already
+    /// on disk, for the running digest).
+    pub fn read_staged(
+        &self,
+        id: &TransferId,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        let path = self.staging_path(id);
+        let file = File::open(&path).map_err(io_error("open", &path))?;
+        let mut buffer = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
+        file.read_exact_at(&mut buffer, offset)
+            .map_err(io_error("read", &path))?;
+        Ok(buffer)
     }
 
     /// The receipt record of a transfer, if it is committed.

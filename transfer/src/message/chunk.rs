@@ -107,6 +107,53 @@ impl<'a> Chunk<'a> {
         Ok(())
     }
 
+    /// How many bytes of a frame of `transfer_id` precede the payload.
+    pub fn header_len(transfer_id: &TransferId) -> usize {
+        FIXED_LEN + transfer_id.as_str().len()
+    }
+
+    /// Frames a payload that is already in its place, without copying it:
+    /// `frame` holds [`header_len`](Self::header_len) bytes of room, then
+    /// the payload (read there by the sender's driver); the header, with the
+    /// chunk digest, is written into the room. The result is what
+    /// [`encode`](Self::encode) gives for the same chunk.
+    pub fn frame_in_place(
+        transfer_id: &TransferId,
+        index: u64,
+        frame: &mut [u8],
+    ) -> Result<(), MessageError> {
+        let header = Self::header_len(transfer_id);
+        let (room, payload) = frame
+            .split_at_mut_checked(header)
+            .ok_or(MessageError::EmptyPayload)?;
+        let n = match u32::try_from(payload.len()) {
+            Ok(0) => return Err(MessageError::EmptyPayload),
+            Ok(n) if u64::from(n) <= MAX_CHUNK_SIZE => n,
+            _ => {
+                return Err(MessageError::PayloadTooLarge {
+                    len: payload.len() as u64,
+                });
+            }
+        };
+        let sha256 = chunk_digest(transfer_id, index, payload);
+        let id = transfer_id.as_str().as_bytes();
+        let mut at = 0;
+        for part in [
+            CHUNK_MAGIC.as_slice(),
+            &[FORMAT_VERSION],
+            // A TransferId is 1..=MAX_ID_LEN (128) bytes: it fits the octet.
+            &[id.len() as u8],
+            id,
+            &index.to_be_bytes(),
+            sha256.as_bytes(),
+            &n.to_be_bytes(),
+        ] {
+            room[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        Ok(())
+    }
+
     /// The frame, in a new buffer.
     pub fn encode(&self) -> Result<Vec<u8>, MessageError> {
         let mut out = Vec::with_capacity(self.encoded_len());
@@ -237,6 +284,26 @@ mod tests {
         let back = Chunk::decode(&bytes).expect("decodes");
         assert_eq!(back, chunk);
         assert_eq!(back.actual_sha256(), back.sha256);
+    }
+
+    #[test]
+    fn a_frame_made_in_place_is_the_encoded_frame() {
+        let payload: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
+        let header = Chunk::header_len(&tid());
+        assert_eq!(header, 50 + 4);
+        let mut frame = vec![0xeeu8; header];
+        frame.extend_from_slice(&payload);
+        Chunk::frame_in_place(&tid(), 77, &mut frame).expect("framed");
+        let encoded = Chunk::new(tid(), 77, &payload).encode().expect("encodes");
+        assert_eq!(frame, encoded);
+        // No payload, or no room for the header: refused.
+        let mut empty = vec![0u8; header];
+        assert!(matches!(
+            Chunk::frame_in_place(&tid(), 0, &mut empty),
+            Err(MessageError::EmptyPayload)
+        ));
+        let mut short = vec![0u8; header - 1];
+        assert!(Chunk::frame_in_place(&tid(), 0, &mut short).is_err());
     }
 
     #[test]

@@ -491,3 +491,40 @@ fn errors_name_the_file_and_the_operation() {
         Err(StoreError::NothingToCommit { .. })
     ));
 }
+
+#[test]
+fn a_running_digest_is_finished_from_the_staging_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = TransferStore::open(dir.path().join("transfers")).expect("opened");
+    let object = six_chunks();
+    let manifest = manifest_for("t1", &object);
+    let tid = manifest.transfer_id().clone();
+    let mut rx = admit(&store, &manifest);
+    for i in [0, 2, 1, 5, 3, 4] {
+        deliver(&store, &mut rx, &object, i);
+    }
+    // Chunk 0 was hashed as it arrived, the rest is read back.
+    let mut prefix = PrefixDigest::new(&manifest);
+    assert!(prefix.feed(0, &object[..CHUNK as usize]));
+    let one = store
+        .read_staged(&tid, CHUNK, CHUNK)
+        .expect("chunk 1 on disk");
+    assert_eq!(one, &object[CHUNK as usize..2 * CHUNK as usize]);
+    assert!(prefix.feed(1, &one));
+    assert_eq!(
+        store.finish_digest(&tid, prefix).expect("digested"),
+        manifest.sha256()
+    );
+    // From nothing hashed, and the same as the whole-file digest.
+    assert_eq!(
+        store
+            .finish_digest(&tid, PrefixDigest::new(&manifest))
+            .expect("digested"),
+        store.digest(&tid).expect("digested")
+    );
+    // A chunk read past the end names the file.
+    let err = store
+        .read_staged(&tid, 5 * CHUNK, CHUNK)
+        .expect_err("past the end");
+    assert!(err.to_string().contains("t1.part"), "{err}");
+}
