@@ -3,7 +3,7 @@
 # Sourced by scripts/lab and scripts/test: this is the ONE list to edit.
 #
 # Later issues add the real components here (krb5-kdc, krb5-admin-server,
-# qemu-utils, iproute2, nftables, ...).
+# nftables, iperf3, ...).
 # The lab and the tests run each server as a child process with a generated
 # config; none of them needs the package's own service. (Without systemd, as
 # in our containers, none starts; on a systemd host the prosody package starts
@@ -24,6 +24,8 @@ INTERCLOUD_PACKAGES=(
     sntp
     qemu-utils       # qemu-img: the local cloud driver's qcow2 disks (create, check, info) and the tests' images
     rabbitmq-server  # AMQP broker for transfers between clouds (lab, tests/src/rabbitmq.rs); started as a child, never as a service
+    iproute2         # `ip netns` in the VNet tests' setup and the lab (the brokers use netlink, not `ip`)
+    iputils-ping     # ping inside network namespaces: the VNet traffic tests
 )
 
 # package_installed PKG: true when dpkg says PKG is installed.
