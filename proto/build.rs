@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/intercloud/v1/broker.proto",
         "proto/intercloud/v1/directory.proto",
         "proto/intercloud/v1/time.proto",
+        "proto/intercloud/v1/network.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={file}");

@@ -3,6 +3,8 @@
 //! - `federation.proto`: the root's `Enrollment` (join with a token and a CSR)
 //!   and `Federation` (register, renew, members, revocations, CRL, join tokens).
 //! - `broker.proto`: a broker's operator API, `Broker`.
+//! - `network.proto`: the root's VNet registry, `Networks` (VNIs, bindings,
+//!   VTEPs, and the watch member brokers build their data plane from).
 //!
 //! [`FILE_DESCRIPTOR_SET`] feeds gRPC server reflection.
 

@@ -36,6 +36,9 @@ pub struct RootConfig {
     /// The NTP server (served on `listen.ntp`) and `Time.Now`.
     #[serde(default)]
     pub ntp: NtpSettings,
+    /// The VNet registry (`Networks`).
+    #[serde(default)]
+    pub networks: NetworkSettings,
     /// Log line format.
     #[serde(default)]
     pub log_format: LogFormat,
@@ -274,6 +277,43 @@ impl NtpSettings {
     }
 }
 
+/// The VNet registry's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSettings {
+    /// The VNIs this root hands out, `"<first>-<last>"`, within 1-16777214
+    /// (0 and 0xFFFFFF are reserved). Several roots would each take a
+    /// disjoint part. Narrowing it later keeps the VNIs already in use.
+    pub vni_range: String,
+    /// Changes a `WatchVnets` watcher may fall behind before it is sent a
+    /// fresh snapshot instead.
+    pub watch_backlog: usize,
+}
+
+impl Default for NetworkSettings {
+    fn default() -> Self {
+        Self {
+            vni_range: intercloud_vnet::VniRange::FULL.to_string(),
+            watch_backlog: 1024,
+        }
+    }
+}
+
+impl NetworkSettings {
+    /// The configured VNI range, or the key that is wrong and why.
+    pub fn vni_range(&self) -> Result<intercloud_vnet::VniRange, ConfigError> {
+        self.vni_range.trim().parse().map_err(|e| {
+            ConfigError::bad_value(
+                "networks.vni_range",
+                format!(
+                    "{:?}: {e} (write it as \"<first>-<last>\", e.g. \"4096-8191\")",
+                    self.vni_range
+                ),
+            )
+        })
+    }
+}
+
 /// Flags that override the file.
 #[derive(Debug, Default, Serialize)]
 pub struct Overrides {
@@ -349,6 +389,13 @@ impl RootConfig {
             ));
         }
         self.ntp.reference()?;
+        self.networks.vni_range()?;
+        if self.networks.watch_backlog == 0 {
+            return Err(ConfigError::bad_value(
+                "networks.watch_backlog",
+                "must be at least 1",
+            ));
+        }
         for (key, ok) in [
             ("ntp.rate_interval_ms", self.ntp.rate_interval_ms >= 1),
             ("ntp.rate_burst", self.ntp.rate_burst >= 1),
@@ -427,6 +474,25 @@ mod tests {
         )
         .expect("write");
         RootConfig::load(&path, &Overrides::default())
+    }
+
+    #[test]
+    fn the_vni_range_defaults_to_every_vni_and_is_checked() {
+        let default = load_text("").expect("default");
+        assert_eq!(
+            default.networks.vni_range().expect("range"),
+            intercloud_vnet::VniRange::FULL
+        );
+        assert_eq!(default.networks.vni_range, "1-16777214");
+        let small = load_text("[networks]\nvni_range = \"4096-4097\"").expect("small");
+        assert_eq!(small.networks.vni_range().expect("range").len(), 2);
+        for bad in ["0-10", "10-5", "4096", "1-16777215", "a-b"] {
+            let error =
+                load_text(&format!("[networks]\nvni_range = \"{bad}\"")).expect_err("bad range");
+            let text = error.to_string();
+            assert!(text.contains("networks.vni_range"), "{bad}: {text}");
+            assert!(text.contains(bad), "{bad}: {text}");
+        }
     }
 
     #[test]

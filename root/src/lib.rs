@@ -8,6 +8,9 @@
 //! - [`authz`]: per-method rules on top of the TLS layer's identity check.
 //! - [`directory`]: the service directory (oxigraph on RocksDB), its queries and matching.
 //! - [`enrollment`], [`federation`]: the gRPC services.
+//! - [`networks`]: the VNet registry (`Networks`): VNIs, address overlap,
+//!   bindings and VTEPs in `<data_dir>/networks.json`, and the watch member
+//!   brokers build their side of each VNet from.
 //! - [`clock`], [`ntp_server`], [`time_api`]: the federation's time source:
 //!   what the root says of its clock, the NTP server thread (UDP, `listen.ntp`),
 //!   and `Time.Now` for clients that cannot use UDP.
@@ -26,6 +29,7 @@ pub mod directory;
 pub mod directory_api;
 pub mod enrollment;
 pub mod federation;
+pub mod networks;
 pub mod ntp_server;
 pub mod server;
 pub mod sparql_http;

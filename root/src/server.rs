@@ -11,6 +11,7 @@ use intercloud_ontology::descriptor::MAX_DESCRIPTOR_BYTES;
 use intercloud_proto::v1::directory_server::DirectoryServer;
 use intercloud_proto::v1::enrollment_server::EnrollmentServer;
 use intercloud_proto::v1::federation_server::FederationServer;
+use intercloud_proto::v1::networks_server::NetworksServer;
 use intercloud_trust::ca::CertificateAuthority;
 use intercloud_trust::tls::{ClientAuth, Credentials, TrustAnchors, server_config};
 use tokio::net::TcpListener;
@@ -25,6 +26,7 @@ use crate::directory::{Directory, QueryLimits};
 use crate::directory_api::DirectoryApi;
 use crate::enrollment::EnrollmentApi;
 use crate::federation::FederationApi;
+use crate::networks::{NetworkStore, NetworksApi};
 use crate::ntp_server::NtpServer;
 use crate::store::StateStore;
 use crate::time_api::TimeApi;
@@ -116,6 +118,7 @@ impl Listeners {
 #[derive(Debug)]
 pub struct Root {
     core: Arc<RootCore>,
+    networks: Arc<NetworkStore>,
     enroll_config: Arc<ArcSwap<rustls::ServerConfig>>,
     clock: ClockSource,
     rate_limit: intercloud_ntp::ratelimit::RateLimitConfig,
@@ -145,6 +148,13 @@ impl Root {
         let store =
             StateStore::open(&config.data_dir).map_err(|e| StartError::State(e.to_string()))?;
         let state = store.snapshot().await;
+        let vni_range = config
+            .networks
+            .vni_range()
+            .map_err(|e| StartError::State(e.to_string()))?;
+        let networks =
+            NetworkStore::open(&config.data_dir, vni_range, config.networks.watch_backlog)
+                .map_err(|e| StartError::State(e.to_string()))?;
         let limits = &config.directory;
         let directory = Directory::open(
             &config.data_dir.join("directory"),
@@ -199,6 +209,7 @@ impl Root {
             .map_err(|e| StartError::Pki(format!("ntp: {e}")))?;
         Ok(Self {
             core: Arc::new(core),
+            networks: Arc::new(networks),
             enroll_config: Arc::new(ArcSwap::new(enroll_config)),
             clock,
             rate_limit: config.ntp.rate_limit(),
@@ -220,6 +231,7 @@ impl Root {
             .set_serving::<EnrollmentServer<EnrollmentApi>>()
             .await;
         health.set_serving::<DirectoryServer<DirectoryApi>>().await;
+        health.set_serving::<NetworksServer<NetworksApi>>().await;
         let reflection = |service: &str| {
             intercloud_daemon::grpc::reflection(&[service])
                 .map_err(|e| StartError::Serve(e.to_string()))
@@ -227,6 +239,7 @@ impl Root {
         let (api_reflection, api_reflection_alpha) = intercloud_daemon::grpc::reflection(&[
             "intercloud.v1.Federation",
             "intercloud.v1.Directory",
+            "intercloud.v1.Networks",
         ])
         .map_err(|e| StartError::Serve(e.to_string()))?;
         let (enroll_reflection, enroll_reflection_alpha) = reflection("intercloud.v1.Enrollment")?;
@@ -243,6 +256,10 @@ impl Root {
                     .max_decoding_message_size(MAX_DESCRIPTOR_BYTES + 64 * 1024),
             )
             .add_service(TimeServer::new(TimeApi::new(self.clock)))
+            .add_service(NetworksServer::new(NetworksApi::new(
+                self.core.clone(),
+                self.networks.clone(),
+            )))
             .serve_with_incoming_shutdown(
                 intercloud_trust::serve::incoming(
                     listeners.api,

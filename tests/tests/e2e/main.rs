@@ -17,3 +17,4 @@ mod time;
 mod tls;
 mod transfer_faults;
 mod transfers;
+mod vnets_root;

@@ -1,0 +1,111 @@
+//! Registry views as `intercloud.v1` messages.
+
+use intercloud_daemon::grpc::timestamp;
+use intercloud_proto::v1::vnet_event::Kind as EventKind;
+use intercloud_proto::v1::{Binding as BindingMsg, Vnet as VnetMsg, VnetEvent, Vtep as VtepMsg};
+use intercloud_vnet::{Binding, CloudId, TenantId, VnetName};
+use time::OffsetDateTime;
+
+use super::state::{Change, ChangeKind, VnetView};
+
+/// The message form of a VNet.
+pub fn vnet_message(view: &VnetView) -> VnetMsg {
+    let spec = &view.record.spec;
+    VnetMsg {
+        name: spec.name().to_string(),
+        tenant: spec.tenant().to_string(),
+        cidr: spec.cidr().to_string(),
+        clouds: spec.clouds().iter().map(ToString::to_string).collect(),
+        domain: spec.domain().to_string(),
+        vni: view.record.vni.value(),
+        bandwidth: spec.bandwidth().map(|b| b.to_string()).unwrap_or_default(),
+        bindings: view
+            .bindings
+            .iter()
+            .map(|b| binding_message(spec.tenant(), spec.name(), b))
+            .collect(),
+        vteps: view
+            .vteps
+            .iter()
+            .map(|(cloud, address)| vtep_message(cloud, *address))
+            .collect(),
+        created_at: Some(timestamp(view.created_at)),
+    }
+}
+
+/// The message form of a binding of the tenant's VNet `vnet`.
+pub fn binding_message(tenant: &TenantId, vnet: &VnetName, binding: &Binding) -> BindingMsg {
+    BindingMsg {
+        vnet: vnet.to_string(),
+        tenant: tenant.to_string(),
+        instance: binding.instance.to_string(),
+        cloud: binding.cloud.to_string(),
+        ip: binding.ip.to_string(),
+        mac: binding.mac.to_string(),
+        index: u32::from(binding.index),
+    }
+}
+
+/// The message form of a VTEP.
+pub fn vtep_message(cloud: &CloudId, address: std::net::Ipv4Addr) -> VtepMsg {
+    VtepMsg {
+        cloud: cloud.to_string(),
+        address: address.to_string(),
+    }
+}
+
+/// The event for a change.
+pub fn change_event(change: &Change) -> VnetEvent {
+    let spec = &change.vnet.record.spec;
+    let (kind, binding, vtep) = match &change.kind {
+        ChangeKind::Created => (EventKind::Created, None, None),
+        ChangeKind::Deleted => (EventKind::Deleted, None, None),
+        ChangeKind::BindingAdded(b) => (
+            EventKind::BindingAdded,
+            Some(binding_message(spec.tenant(), spec.name(), b)),
+            None,
+        ),
+        ChangeKind::BindingRemoved(b) => (
+            EventKind::BindingRemoved,
+            Some(binding_message(spec.tenant(), spec.name(), b)),
+            None,
+        ),
+        ChangeKind::VtepChanged { cloud, address } => (
+            EventKind::VtepChanged,
+            None,
+            Some(vtep_message(cloud, *address)),
+        ),
+    };
+    VnetEvent {
+        kind: kind as i32,
+        vnet: Some(vnet_message(&change.vnet)),
+        binding,
+        vtep,
+        revision: change.revision,
+        at: Some(timestamp(change.at)),
+    }
+}
+
+/// A snapshot's event for one VNet.
+pub fn snapshot_event(view: &VnetView, revision: u64, at: OffsetDateTime) -> VnetEvent {
+    VnetEvent {
+        kind: EventKind::Snapshot as i32,
+        vnet: Some(vnet_message(view)),
+        binding: None,
+        vtep: None,
+        revision,
+        at: Some(timestamp(at)),
+    }
+}
+
+/// The event closing a snapshot.
+pub fn snapshot_end(revision: u64, at: OffsetDateTime) -> VnetEvent {
+    VnetEvent {
+        kind: EventKind::SnapshotEnd as i32,
+        vnet: None,
+        binding: None,
+        vtep: None,
+        revision,
+        at: Some(timestamp(at)),
+    }
+}
