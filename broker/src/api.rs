@@ -1,4 +1,5 @@
-//! `Broker`: the operator API.
+//! `Broker`: the operator API (its VNet calls are in [`crate::api_vnets`],
+//! transfers, instances and objects in [`crate::api_workloads`]).
 
 use std::sync::Arc;
 
@@ -7,6 +8,11 @@ use intercloud_proto::v1::broker_server::Broker;
 use std::pin::Pin;
 
 use futures::{Stream, StreamExt as _};
+use intercloud_proto::v1::{
+    AttachRequest, Binding, CreateVnetRequest, DeleteVnetRequest, DeleteVnetResponse,
+    DetachRequest, DetachResponse, GetVnetRequest, ListVnetsRequest, ListVnetsResponse, Vnet,
+    VnetDetail,
+};
 use intercloud_proto::v1::{
     ClockStatus, DescriptorStatus, FederationState, ListPeersRequest, ListPeersResponse,
     NegotiateRequest, NegotiateResponse, PeerEvent, StatusRequest, StatusResponse,
@@ -20,6 +26,7 @@ use intercloud_proto::v1::{
 };
 use tonic::Streaming;
 
+use crate::api_vnets as vnets;
 use crate::api_workloads::{self as workloads, Streamed};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -214,6 +221,58 @@ impl Broker for BrokerApi {
         _request: Request<ListObjectsRequest>,
     ) -> Result<Response<ListObjectsResponse>, Status> {
         workloads::list_objects(&self.core).map(Response::new)
+    }
+
+    async fn create_vnet(
+        &self,
+        request: Request<CreateVnetRequest>,
+    ) -> Result<Response<Vnet>, Status> {
+        vnets::create_vnet(&self.core, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn delete_vnet(
+        &self,
+        request: Request<DeleteVnetRequest>,
+    ) -> Result<Response<DeleteVnetResponse>, Status> {
+        vnets::delete_vnet(&self.core, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_vnets(
+        &self,
+        _request: Request<ListVnetsRequest>,
+    ) -> Result<Response<ListVnetsResponse>, Status> {
+        vnets::list_vnets(&self.core).await.map(Response::new)
+    }
+
+    async fn show_vnet(
+        &self,
+        request: Request<GetVnetRequest>,
+    ) -> Result<Response<VnetDetail>, Status> {
+        vnets::show_vnet(&self.core, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn attach_vnet(
+        &self,
+        request: Request<AttachRequest>,
+    ) -> Result<Response<Binding>, Status> {
+        vnets::attach_vnet(&self.core, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn detach_vnet(
+        &self,
+        request: Request<DetachRequest>,
+    ) -> Result<Response<DetachResponse>, Status> {
+        vnets::detach_vnet(&self.core, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn negotiate(

@@ -1,6 +1,6 @@
 //! The broker's configuration: `broker.toml`, `INTERCLOUD_BROKER_*`, flags.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -47,6 +47,9 @@ pub struct BrokerConfig {
     /// Transfers over AMQP (RabbitMQ); without `url`, none.
     #[serde(default)]
     pub amqp: AmqpConfig,
+    /// This cloud's side of cross-cloud VNets; without `vtep`, none.
+    #[serde(default)]
+    pub network: NetworkConfig,
     /// Log line format.
     #[serde(default)]
     pub log_format: LogFormat,
@@ -309,6 +312,117 @@ impl AmqpConfig {
     }
 }
 
+/// This broker's side of the cross-cloud VNets: the VXLAN devices, bridges
+/// and veths it makes on the Linux kernel.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// This cloud's underlay IPv4 address, the VTEP its VXLAN devices send
+    /// from and receive on; declared to the root. Without it the VNet data
+    /// plane is off.
+    pub vtep: Option<String>,
+    /// The named network namespace (`/run/netns/<name>`) holding this
+    /// cloud's underlay: where its VXLAN devices and bridges live. Default:
+    /// the broker's own namespace.
+    pub namespace: Option<String>,
+    /// The underlay's MTU; the overlay's is 50 bytes less (VXLAN headers).
+    pub mtu: u16,
+    /// Seconds between two reconciliations of the kernel with the plan
+    /// (besides the one after every change the root announces).
+    pub reconcile_seconds: u64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            vtep: None,
+            namespace: None,
+            mtu: 1500,
+            reconcile_seconds: 10,
+        }
+    }
+}
+
+/// The smallest underlay MTU: the overlay needs 576 bytes, VXLAN takes 50.
+const MIN_UNDERLAY_MTU: u16 = 576 + intercloud_vnet::plan::VXLAN_OVERHEAD;
+
+impl NetworkConfig {
+    /// The VTEP address, once validated; `None`: the data plane is off.
+    pub fn vtep_address(&self) -> Option<Ipv4Addr> {
+        self.vtep.as_deref().and_then(|v| v.parse().ok())
+    }
+
+    /// Seconds between two reconciliations.
+    pub fn reconcile_every(&self) -> Duration {
+        Duration::from_secs(self.reconcile_seconds)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(vtep) = &self.vtep {
+            let address: Ipv4Addr = vtep.parse().map_err(|_| {
+                ConfigError::bad_value(
+                    "network.vtep",
+                    format!("{vtep:?} is not an IPv4 address (dotted quad, e.g. 10.231.0.1)"),
+                )
+            })?;
+            // As the root checks it: an address that can be one host's.
+            let refused = if address.is_unspecified() {
+                Some("the unspecified address")
+            } else if address.is_broadcast() {
+                Some("the broadcast address")
+            } else if address.is_multicast() {
+                Some("a multicast address")
+            } else if address.octets()[0] >= 240 {
+                Some("in the reserved 240.0.0.0/4")
+            } else {
+                None
+            };
+            if let Some(what) = refused {
+                return Err(ConfigError::bad_value(
+                    "network.vtep",
+                    format!("{address} is {what}, not a unicast underlay address"),
+                ));
+            }
+        }
+        if let Some(namespace) = &self.namespace {
+            let reason = if namespace.is_empty() || namespace.len() > 255 {
+                Some("must be 1 to 255 bytes long".to_owned())
+            } else if namespace == "." || namespace == ".." || namespace.contains(['/', '\0']) {
+                Some("must be a file name in /run/netns (no '/', not '.' or '..')".to_owned())
+            } else if namespace.parse::<intercloud_vnet::NetnsName>().is_ok() {
+                Some(
+                    "has the form ic-<cloud>.<instance> of an instance's namespace, which brokers delete when the instance goes"
+                        .to_owned(),
+                )
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(ConfigError::bad_value(
+                    "network.namespace",
+                    format!("{namespace:?} {reason}"),
+                ));
+            }
+        }
+        if self.mtu < MIN_UNDERLAY_MTU {
+            return Err(ConfigError::bad_value(
+                "network.mtu",
+                format!(
+                    "{} is below {MIN_UNDERLAY_MTU}: the overlay needs 576 bytes and VXLAN takes 50",
+                    self.mtu
+                ),
+            ));
+        }
+        if self.reconcile_seconds == 0 {
+            return Err(ConfigError::bad_value(
+                "network.reconcile_seconds",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The local clock's health against the root's NTP server. The broker only
 /// measures; it never sets the system clock.
 #[derive(Debug, Clone, Deserialize)]
@@ -547,6 +661,7 @@ impl BrokerConfig {
         self.directory.validate()?;
         self.clock.validate()?;
         self.amqp.validate()?;
+        self.network.validate()?;
         if t.backoff_max_ms < t.backoff_initial_ms {
             return Err(ConfigError::bad_value(
                 "timers.backoff_max_ms",
@@ -848,5 +963,91 @@ mod tests {
         assert!(error.contains("poll_seconds"), "{error}");
         let error = error_line("[clock]\nmax_offset_ms = \"100ms\"");
         assert!(error.contains("max_offset_ms"), "{error}");
+    }
+
+    #[test]
+    fn without_a_network_section_the_vnet_data_plane_is_off() {
+        let config = load_with("").expect("loads");
+        assert_eq!(config.network.vtep_address(), None);
+        assert_eq!(config.network.namespace, None);
+        assert_eq!(config.network.mtu, 1500);
+        assert_eq!(config.network.reconcile_every(), Duration::from_secs(10));
+        let empty = load_with("[network]").expect("an empty section loads");
+        assert_eq!(empty.network.vtep_address(), None);
+    }
+
+    #[test]
+    fn network_keys_are_read() {
+        let config = load_with(
+            "[network]\nvtep = \"10.231.0.1\"\nnamespace = \"ic-underlay-a\"\nmtu = 9000\nreconcile_seconds = 3",
+        )
+        .expect("loads");
+        assert_eq!(
+            config.network.vtep_address(),
+            Some(Ipv4Addr::new(10, 231, 0, 1))
+        );
+        assert_eq!(config.network.namespace.as_deref(), Some("ic-underlay-a"));
+        assert_eq!(config.network.mtu, 9000);
+        assert_eq!(config.network.reconcile_every(), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn bad_network_values_name_the_key() {
+        for (extra, key, words) in [
+            (
+                "[network]\nvtep = \"10.231.0\"",
+                "`network.vtep`",
+                "\"10.231.0\" is not an IPv4 address",
+            ),
+            (
+                "[network]\nvtep = \"fd00::1\"",
+                "`network.vtep`",
+                "is not an IPv4 address",
+            ),
+            (
+                "[network]\nvtep = \"0.0.0.0\"",
+                "`network.vtep`",
+                "0.0.0.0 is the unspecified address",
+            ),
+            (
+                "[network]\nvtep = \"239.1.1.1\"",
+                "`network.vtep`",
+                "239.1.1.1 is a multicast address",
+            ),
+            (
+                "[network]\nvtep = \"250.0.0.1\"",
+                "`network.vtep`",
+                "in the reserved 240.0.0.0/4",
+            ),
+            (
+                "[network]\nnamespace = \"\"",
+                "`network.namespace`",
+                "must be 1 to 255 bytes long",
+            ),
+            (
+                "[network]\nnamespace = \"../etc\"",
+                "`network.namespace`",
+                "no '/'",
+            ),
+            (
+                "[network]\nnamespace = \"ic-cloud-a.web-1\"",
+                "`network.namespace`",
+                "an instance's namespace",
+            ),
+            ("[network]\nmtu = 600", "`network.mtu`", "600 is below 626"),
+            (
+                "[network]\nreconcile_seconds = 0",
+                "`network.reconcile_seconds`",
+                "must be at least 1",
+            ),
+        ] {
+            let error = error_line(extra);
+            assert!(error.contains(key), "{extra}: {error}");
+            assert!(error.contains(words), "{extra}: {error}");
+        }
+        let error = error_line("[network]\nvtpe = \"10.231.0.1\"");
+        assert!(error.contains("vtpe"), "{error}");
+        let error = error_line("[network]\nmtu = 70000");
+        assert!(error.contains("mtu"), "{error}");
     }
 }

@@ -12,6 +12,7 @@ use intercloud_trust::tls::{
 use intercloud_trust::{CloudId, OperatorScope, SpiffeId};
 use rustls::{ClientConfig, ServerConfig};
 use time::OffsetDateTime;
+use tonic::transport::Channel;
 
 use crate::clock::ClockStatus;
 use crate::config::BrokerConfig;
@@ -46,6 +47,10 @@ pub struct BrokerCore {
     pub storage: std::sync::OnceLock<Arc<crate::storage::Storage>>,
     /// The local cloud's instances, once opened.
     pub cloud: std::sync::OnceLock<Arc<crate::cloud::LocalCloud>>,
+    /// The VNet data plane, when `network.vtep` is set.
+    pub vnets: std::sync::OnceLock<Arc<crate::vnets::Vnets>>,
+    /// The channel to the root's API, made on first use and shared.
+    root_channel: std::sync::OnceLock<Channel>,
 }
 
 /// Who may use a broker's operator API: operators of its own cloud.
@@ -119,6 +124,8 @@ impl BrokerCore {
             transfers: std::sync::OnceLock::new(),
             storage: std::sync::OnceLock::new(),
             cloud: std::sync::OnceLock::new(),
+            vnets: std::sync::OnceLock::new(),
+            root_channel: std::sync::OnceLock::new(),
         })
     }
 
@@ -135,6 +142,20 @@ impl BrokerCore {
     /// The TLS configuration for calls to the root.
     pub fn client_config(&self) -> Arc<ArcSwap<ClientConfig>> {
         self.client.clone()
+    }
+
+    /// A channel to the root's API (mutual TLS with this broker's identity,
+    /// as the link uses): dialled on first use, redialled after failures,
+    /// with the TLS configuration in force at each connection. Needs a tokio
+    /// runtime.
+    pub fn root_channel(&self) -> Result<Channel, String> {
+        if let Some(channel) = self.root_channel.get() {
+            return Ok(channel.clone());
+        }
+        let channel =
+            intercloud_trust::connect::lazy_channel(&self.config.root.api, self.client_config())
+                .map_err(|e| format!("the root at {}: {e}", self.config.root.api))?;
+        Ok(self.root_channel.get_or_init(|| channel).clone())
     }
 
     /// Puts a renewed identity in force for new connections.

@@ -23,12 +23,17 @@
 //! - [`mobility`]: workload migration — target, offer, package transfer,
 //!   verification and import at the target, release here.
 //! - [`workloads`]: the transfer hooks, routed to storage and migration.
+//! - [`vnets`]: this cloud's side of the cross-cloud VNets — the root's
+//!   watch, the plan, the kernel through netlink.
 //! - [`api`]: the `Broker` gRPC service (operators of this cloud only).
+//! - [`api_vnets`]: its VNet calls, forwarded to the root's `Networks`
+//!   service, and the local side of a VNet.
 //! - [`server`]: start-up and serving.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod api_vnets;
 pub mod api_workloads;
 pub mod clock;
 pub mod cloud;
@@ -45,5 +50,6 @@ pub mod presence;
 pub mod server;
 pub mod storage;
 pub mod transfer;
+pub mod vnets;
 pub mod workloads;
 pub mod xmpp;

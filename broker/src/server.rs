@@ -1,7 +1,7 @@
 //! Starting a broker: resolve its identity (saved, pre-provisioned, or by
 //! enrolling), then serve the operator API and run the link to the root,
-//! presence, the descriptor's publication and the clock's measurement until
-//! the shutdown future completes.
+//! presence, the descriptor's publication, the clock's measurement and the
+//! VNet data plane until the shutdown future completes.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -190,11 +190,24 @@ pub async fn serve(
         .map_err(|e| StartError::Other(format!("the local cloud: {e}")))?;
     let _ = core.cloud.set(Arc::new(cloud));
     let transfers = start_transfers(&core, &stop)?;
+    let vnets = {
+        let core = core.clone();
+        let stopped = stop.stopped();
+        let data_plane = crate::vnets::Vnets::from_config(&core.config);
+        if let Some(vnets) = &data_plane {
+            let _ = core.vnets.set(vnets.clone());
+        }
+        async move {
+            if let Some(vnets) = data_plane {
+                crate::vnets::driver::run(core, vnets, stopped).await;
+            }
+        }
+    };
     let store = IdentityStore::new(&core.config.data_dir);
     let link = crate::link::run(core.clone(), store, advertise, stop.stopped());
     let both = async {
-        let (served, (), (), (), (), ()) =
-            tokio::join!(api, link, xmpp, directory, clock, transfers);
+        let (served, (), (), (), (), (), ()) =
+            tokio::join!(api, link, xmpp, directory, clock, transfers, vnets);
         served.map_err(|e| StartError::Other(format!("gRPC server: {e}")))
     };
     stop.run_until(both, shutdown).await

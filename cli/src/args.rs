@@ -94,6 +94,14 @@ pub enum Command {
         #[command(subcommand)]
         command: ObjectCommand,
     },
+    /// Cross-cloud virtual networks (broker contexts): create, ls, show, attach, detach, delete
+    #[command(
+        after_help = "The root allocates each VNet a federation-unique VNI and refuses a CIDR that overlaps another VNet of the same tenant (the cloud that creates it); every member cloud's broker builds its side (a VXLAN device, a bridge, a veth per attached instance).\n\nExit status: 0 on success, 1 on any error (the root's or the broker's reason goes to stderr)."
+    )]
+    Vnet {
+        #[command(subcommand)]
+        command: VnetCommand,
+    },
     /// Validate a service descriptor locally against the federation's shapes (no server involved)
     #[command(
         after_help = "Exit status: 0 when the descriptor is valid, 4 when it violates the shapes, 1 when it cannot be read or parsed."
@@ -243,6 +251,70 @@ pub struct ObjectGetArgs {
     /// (-o is the global --output.)
     #[arg(long, short = 'O', value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// `vnet …`
+#[derive(Debug, Subcommand)]
+pub enum VnetCommand {
+    /// Create a VNet spanning some clouds (this cloud among them)
+    Create(VnetCreateArgs),
+    /// The VNets this cloud owns or is a member of
+    Ls,
+    /// One VNet: the root's record, its instances, and this cloud's side of it
+    Show {
+        /// The VNet's name
+        name: String,
+        /// The cloud that owns it [default: this cloud]
+        #[arg(long, value_name = "CLOUD")]
+        tenant: Option<String>,
+    },
+    /// Attach an instance of this cloud: the root gives it an address and a MAC
+    Attach {
+        /// The VNet's name
+        vnet: String,
+        /// The instance (it must run in this cloud)
+        instance: String,
+        /// The address to give it [default: the lowest free one]
+        #[arg(long, value_name = "IPV4")]
+        ip: Option<String>,
+        /// The cloud that owns the VNet [default: this cloud]
+        #[arg(long, value_name = "CLOUD")]
+        tenant: Option<String>,
+    },
+    /// Detach an instance of this cloud; its address becomes free
+    Detach {
+        /// The VNet's name
+        vnet: String,
+        /// The instance
+        instance: String,
+        /// The cloud that owns the VNet [default: this cloud]
+        #[arg(long, value_name = "CLOUD")]
+        tenant: Option<String>,
+    },
+    /// Delete one of this cloud's VNets (no instance may be attached); its VNI becomes free
+    Delete {
+        /// The VNet's name
+        name: String,
+    },
+}
+
+/// `vnet create NAME --cidr 10.20.0.0/24 --clouds cloud-a,cloud-b [--domain D] [--bandwidth 100mbit]`
+#[derive(Debug, Args)]
+pub struct VnetCreateArgs {
+    /// 1 to 32 lower-case letters, digits and '-', starting with a letter
+    pub name: String,
+    /// The IPv4 network, e.g. 10.20.0.0/24 (prefix length 8 to 29)
+    #[arg(long, value_name = "CIDR")]
+    pub cidr: String,
+    /// The member clouds, comma-separated; this cloud must be one of them
+    #[arg(long, value_name = "CLOUD,...", value_delimiter = ',', required = true)]
+    pub clouds: Vec<String>,
+    /// The security domain [default: default]
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// A rate cap on the VNet at each cloud: a whole number and kbit, mbit or gbit, e.g. 100mbit
+    #[arg(long, value_name = "RATE")]
+    pub bandwidth: Option<String>,
 }
 
 /// `time --samples N`.

@@ -43,6 +43,7 @@ mod sparql;
 mod step;
 pub mod table;
 mod transfer;
+mod vnet;
 
 pub use broker::{BrokerStatus, Presence};
 pub use descriptor::DescriptorCheck;
@@ -57,6 +58,7 @@ pub use root_time::{RootTime, TimeReading, best};
 pub use sparql::results_table;
 pub use step::{MigrationStep, ObjectStep, step_line, transfer_line};
 pub use transfer::{Transfer, TransferList};
+pub use vnet::{Attached, Deleted, Detached, Vnet, VnetDetail, VnetList};
 
 use intercloud_proto::v1::{FederationState, MemberState};
 use serde::Serialize;

@@ -300,6 +300,51 @@ impl Broker for Mock {
     ) -> Answer<pb::ListObjectsResponse> {
         Err(Status::unimplemented(""))
     }
+
+    /// The VNet asked for, as the root would record it.
+    async fn create_vnet(&self, request: Request<pb::CreateVnetRequest>) -> Answer<pb::Vnet> {
+        let r = request.into_inner();
+        Ok(Response::new(pb::Vnet {
+            name: r.name,
+            tenant: "cloud-a".into(),
+            cidr: r.cidr,
+            clouds: r.clouds,
+            domain: r.domain,
+            vni: 4096,
+            bandwidth: r.bandwidth,
+            bindings: vec![],
+            vteps: vec![],
+            created_at: None,
+        }))
+    }
+
+    async fn delete_vnet(
+        &self,
+        _: Request<pb::DeleteVnetRequest>,
+    ) -> Answer<pb::DeleteVnetResponse> {
+        Err(Status::unimplemented(""))
+    }
+
+    async fn list_vnets(&self, _: Request<pb::ListVnetsRequest>) -> Answer<pb::ListVnetsResponse> {
+        Err(Status::unimplemented(""))
+    }
+
+    async fn show_vnet(&self, _: Request<pb::GetVnetRequest>) -> Answer<pb::VnetDetail> {
+        Err(Status::unimplemented(""))
+    }
+
+    /// The root's refusal of a second attachment, passed on.
+    async fn attach_vnet(&self, request: Request<pb::AttachRequest>) -> Answer<pb::Binding> {
+        let r = request.into_inner();
+        Err(Status::already_exists(format!(
+            "{} is already attached to vnet {}",
+            r.instance, r.vnet
+        )))
+    }
+
+    async fn detach_vnet(&self, _: Request<pb::DetachRequest>) -> Answer<pb::DetachResponse> {
+        Err(Status::unimplemented(""))
+    }
 }
 
 fn pki() -> PathBuf {
@@ -580,4 +625,52 @@ async fn object_get_keeps_only_what_matches_the_digest() {
             .collect();
         assert!(!left.iter().any(|f| f.contains("copy")), "{left:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vnet_create_prints_the_vni_and_a_refusal_keeps_the_root_s_words() {
+    let lab = lab().await;
+    let (code, out, err) = lab
+        .run(&[
+            "vnet",
+            "create",
+            "blue",
+            "--cidr",
+            "10.20.0.0/24",
+            "--clouds",
+            "cloud-a,cloud-c",
+        ])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("created vnet blue\n"), "{out}");
+    assert!(out.contains("VNI:        4096 (0x001000)\n"), "{out}");
+    assert!(
+        out.contains("Clouds:     cloud-a (no VTEP yet), cloud-c (no VTEP yet)\n"),
+        "{out}"
+    );
+
+    let (code, out, err) = lab.run(&["vnet", "attach", "blue", "web-1"]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.contains("web-1 is already attached to vnet blue"),
+        "{err}"
+    );
+
+    // Refused before the broker is asked: nothing reaches the mock.
+    let (code, _, err) = lab
+        .run(&[
+            "vnet",
+            "create",
+            "blue",
+            "--cidr",
+            "10.20.0.9/24",
+            "--clouds",
+            "cloud-a",
+        ])
+        .await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--cidr 10.20.0.9/24 has host bits set"),
+        "{err}"
+    );
 }

@@ -12,7 +12,9 @@
 //!   [`Netplane::list_namespaces`].
 //! - Links: bridges, VXLAN devices ([`VxlanSpec`]), veth pairs; moving,
 //!   enslaving, up, MAC, MTU, addresses, renaming, deleting; listing what
-//!   looks like ours ([`Netplane::links_with_prefixes`]).
+//!   looks like ours ([`Netplane::links_with_prefixes`]), with a VXLAN
+//!   device's settings ([`VxlanInfo`]) and a veth's peer index, and a link's
+//!   IPv4 addresses ([`Netplane::addresses`]).
 //! - The VXLAN FDB: [`Netplane::fdb_append`] (including [`ZERO_MAC`] for
 //!   head-end replication), [`Netplane::fdb_delete`], [`Netplane::fdb_list`].
 //! - [`Created`]: the log of what a multi-step operation made, to undo it
@@ -38,8 +40,8 @@ pub use error::Error;
 pub use ipnet::Ipv4Net;
 pub use netns::{NETNS_DIR, netns_path};
 pub use types::{
-    FdbEntry, LinkInfo, MAX_IFNAME, MAX_VNI, Mac, MacDisplay, Removed, VXLAN_PORT, VxlanSpec,
-    ZERO_MAC,
+    FdbEntry, LinkInfo, MAX_IFNAME, MAX_VNI, Mac, MacDisplay, Removed, VXLAN_PORT, VxlanInfo,
+    VxlanSpec, ZERO_MAC,
 };
 
 /// A netlink (rtnetlink) handle bound to one network namespace.

@@ -6,6 +6,7 @@ use std::os::fd::AsRawFd;
 
 use futures::TryStreamExt;
 use ipnet::Ipv4Net;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{
     InfoData, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage,
 };
@@ -15,7 +16,7 @@ use rtnetlink::{
 
 use crate::netns;
 use crate::types::{MacDisplay, check_ifname, check_vni};
-use crate::{Error, LinkInfo, Mac, Netplane, Removed, VxlanSpec};
+use crate::{Error, LinkInfo, Mac, Netplane, Removed, VxlanInfo, VxlanSpec};
 
 const ENODEV: i32 = nix::errno::Errno::ENODEV as i32;
 const EADDRNOTAVAIL: i32 = nix::errno::Errno::EADDRNOTAVAIL as i32;
@@ -239,6 +240,45 @@ impl Netplane {
         }
     }
 
+    /// The IPv4 addresses of `link` with their prefix lengths (`ip -4
+    /// address show dev LINK`), sorted.
+    pub async fn addresses(&self, link: &str) -> Result<Vec<Ipv4Net>, Error> {
+        let action = format!("listing the addresses of {link}");
+        let index = self.index_of(&action, link).await?;
+        let messages: Vec<AddressMessage> = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| self.err(action.clone(), e))?;
+        let mut addresses: Vec<Ipv4Net> = messages
+            .iter()
+            // The filter is applied by the library, but only to what the
+            // kernel sent: check the index again.
+            .filter(|m| m.header.index == index)
+            .filter_map(|m| {
+                // IFA_LOCAL is the interface's own address; IFA_ADDRESS
+                // alone is sent for some kinds of link.
+                let local = m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Local(IpAddr::V4(v4)) => Some(*v4),
+                    _ => None,
+                });
+                let address = local.or_else(|| {
+                    m.attributes.iter().find_map(|a| match a {
+                        AddressAttribute::Address(IpAddr::V4(v4)) => Some(*v4),
+                        _ => None,
+                    })
+                })?;
+                Ipv4Net::new(address, m.header.prefix_len).ok()
+            })
+            .collect();
+        addresses.sort();
+        Ok(addresses)
+    }
+
     /// `ip link del NAME`; an absent link is [`Removed::WasAbsent`], not an
     /// error. Deleting one end of a veth pair deletes both.
     pub async fn delete_link(&self, name: &str) -> Result<Removed, Error> {
@@ -316,13 +356,16 @@ fn to_link_info(msg: &LinkMessage, names: &HashMap<u32, String>) -> LinkInfo {
         master: controller_of(msg).and_then(|i| names.get(&i).cloned()),
         up: msg.header.flags.contains(LinkFlags::Up),
         vni: None,
+        vxlan: None,
         mac: None,
         mtu: None,
+        peer_index: None,
     };
     for attr in &msg.attributes {
         match attr {
             LinkAttribute::Address(a) => info.mac = <Mac>::try_from(a.as_slice()).ok(),
             LinkAttribute::Mtu(m) => info.mtu = Some(*m),
+            LinkAttribute::Link(i) if *i != 0 => info.peer_index = Some(*i),
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
                     match i {
@@ -332,11 +375,26 @@ fn to_link_info(msg: &LinkMessage, names: &HashMap<u32, String>) -> LinkInfo {
                                 InfoVxlan::Id(id) => Some(*id),
                                 _ => None,
                             });
+                            info.vxlan = Some(vxlan_info(v));
                         }
                         _ => {}
                     }
                 }
             }
+            _ => {}
+        }
+    }
+    info
+}
+
+fn vxlan_info(attributes: &[InfoVxlan]) -> VxlanInfo {
+    let mut info = VxlanInfo::default();
+    for attribute in attributes {
+        match attribute {
+            InfoVxlan::Local(a) => info.local = Some(*a),
+            InfoVxlan::Port(p) => info.port = Some(*p),
+            InfoVxlan::Learning(l) => info.learning = Some(*l),
+            InfoVxlan::Proxy(p) => info.proxy = Some(*p),
             _ => {}
         }
     }

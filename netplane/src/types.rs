@@ -91,10 +91,29 @@ pub struct LinkInfo {
     pub up: bool,
     /// The VNI, for a VXLAN device.
     pub vni: Option<u32>,
+    /// The rest of a VXLAN device's settings.
+    pub vxlan: Option<VxlanInfo>,
     /// The link-layer address, when it is an Ethernet one.
     pub mac: Option<Mac>,
     /// The MTU.
     pub mtu: Option<u32>,
+    /// IFLA_LINK: for a veth, the index of its peer, in the peer's
+    /// namespace (which may be another one).
+    pub peer_index: Option<u32>,
+}
+
+/// A VXLAN device's settings as the kernel reports them (`None`: the
+/// attribute was not in the answer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VxlanInfo {
+    /// The local (source) address.
+    pub local: Option<Ipv4Addr>,
+    /// The UDP destination port.
+    pub port: Option<u16>,
+    /// Whether it learns remote MACs from received packets.
+    pub learning: Option<bool>,
+    /// Whether it answers ARP itself from its neighbor entries.
+    pub proxy: Option<bool>,
 }
 
 /// One entry of a VXLAN device's own forwarding database.

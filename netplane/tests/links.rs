@@ -7,7 +7,7 @@ mod common;
 use std::net::Ipv4Addr;
 
 use common::{Cleanup, ns_name, process_netns, require_root, thread_netns};
-use intercloud_netplane::{Error, FdbEntry, Netplane, Removed, VxlanSpec, ZERO_MAC};
+use intercloud_netplane::{Error, FdbEntry, Netplane, Removed, VxlanInfo, VxlanSpec, ZERO_MAC};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handles_in_namespaces_never_move_runtime_threads() {
@@ -145,6 +145,17 @@ async fn links_are_created_changed_listed_and_deleted() {
     assert_eq!(vx.mac, Some([0x02, 0, 0, 0, 0, 0x42]));
     assert_eq!(vx.mtu, Some(1400));
     assert!(vx.up);
+    // Its settings, as a reconciler compares them with what it wants.
+    assert_eq!(
+        vx.vxlan,
+        Some(VxlanInfo {
+            local: Some(local),
+            port: Some(4789),
+            learning: Some(false),
+            proxy: Some(false),
+        })
+    );
+    assert_eq!(vx.peer_index, None);
     h.set_down("icx1").await.expect("down");
     h.set_nomaster("icx1").await.expect("nomaster");
     let vx = h.link("icx1").await.expect("look up").expect("icx1 exists");
@@ -171,7 +182,30 @@ async fn links_are_created_changed_listed_and_deleted() {
     assert!(h.link("icv1p").await.expect("look up").is_none());
     let p = Netplane::in_namespace(&peer_ns).await.expect("peer handle");
     p.rename("icv1p", "eth0").await.expect("rename");
-    assert!(p.link("eth0").await.expect("look up").is_some());
+    let eth0 = p.link("eth0").await.expect("look up").expect("eth0 exists");
+    // Each end names the other's index, across the namespaces.
+    let host = h.link("icv1").await.expect("look up").expect("icv1 exists");
+    assert_eq!(eth0.peer_index, Some(host.index));
+    assert_eq!(host.peer_index, Some(eth0.index));
+    assert_eq!(host.vxlan, None);
+    // Its addresses, as `ip -4 address show` lists them.
+    assert_eq!(p.addresses("eth0").await.expect("none yet"), vec![]);
+    let (first, second) = (
+        "10.20.7.2/24".parse().expect("net"),
+        "10.20.8.2/28".parse().expect("net"),
+    );
+    p.add_address("eth0", second).await.expect("address");
+    p.add_address("eth0", first).await.expect("address");
+    assert_eq!(
+        p.addresses("eth0").await.expect("listed"),
+        vec![first, second]
+    );
+    assert!(
+        p.addresses("nosuch0")
+            .await
+            .expect_err("no link")
+            .is_not_found()
+    );
 
     let mut names: Vec<String> = h
         .links_with_prefixes(&["icx", "icb", "icv"])

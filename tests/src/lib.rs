@@ -11,6 +11,7 @@ pub mod descriptors;
 pub mod prosody;
 pub mod rabbitmq;
 pub mod raw_xmpp;
+pub mod underlay;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

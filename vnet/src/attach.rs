@@ -161,6 +161,23 @@ impl Attachments {
         })
     }
 
+    /// The attachments `bindings` of the VNet `vnet` with network `cidr`, as
+    /// another party (the root) recorded them, indexes included: how a
+    /// broker rebuilds a VNet's attachments from what it is told. Every
+    /// binding is checked as [`Attachments::attach`] checks it, and its index
+    /// must be free too.
+    pub fn restore(
+        vnet: VnetName,
+        cidr: Ipv4Net,
+        bindings: impl IntoIterator<Item = Binding>,
+    ) -> Result<Self, AttachError> {
+        let mut attachments = Attachments::new(vnet, cidr);
+        for binding in bindings {
+            attachments.insert(binding)?;
+        }
+        Ok(attachments)
+    }
+
     /// Removes the attachment of `instance` and returns it.
     pub fn detach(&mut self, instance: &InstanceId) -> Result<Binding, AttachError> {
         let binding = self
@@ -291,11 +308,7 @@ impl Attachments {
 impl TryFrom<RawAttachments> for Attachments {
     type Error = AttachError;
     fn try_from(raw: RawAttachments) -> Result<Self, Self::Error> {
-        let mut attachments = Attachments::new(raw.vnet, raw.cidr);
-        for binding in raw.bindings {
-            attachments.insert(binding)?;
-        }
-        Ok(attachments)
+        Attachments::restore(raw.vnet, raw.cidr, raw.bindings)
     }
 }
 
@@ -628,5 +641,55 @@ pub(crate) mod tests {
                 .to_string()
                 .contains("index 0 is already used by instance web-1")
         );
+    }
+
+    #[test]
+    fn restored_attachments_keep_the_recorded_indexes_and_are_checked() {
+        let binding = |who: &str, at: &str, index: u16| Binding {
+            instance: instance(who),
+            cloud: cloud("cloud-a"),
+            ip: ip(at),
+            mac: mac(at),
+            index,
+        };
+        let restored = Attachments::restore(
+            "blue".parse().expect("valid"),
+            "10.20.0.0/24".parse().expect("valid"),
+            [
+                binding("web-1", "10.20.0.2", 7),
+                binding("web-2", "10.20.0.3", 3),
+            ],
+        )
+        .expect("restores");
+        assert_eq!(
+            restored.binding(&instance("web-1")).map(|b| b.index),
+            Some(7)
+        );
+        assert_eq!(
+            restored.binding(&instance("web-2")).map(|b| b.index),
+            Some(3)
+        );
+        assert_eq!(restored.len(), 2);
+
+        let error = Attachments::restore(
+            "blue".parse().expect("valid"),
+            "10.20.0.0/24".parse().expect("valid"),
+            [
+                binding("web-1", "10.20.0.2", 7),
+                binding("web-2", "10.20.0.3", 7),
+            ],
+        )
+        .expect_err("one index twice");
+        assert_eq!(
+            error.to_string(),
+            "index 7 is already used by instance web-1 in vnet \"blue\""
+        );
+        let error = Attachments::restore(
+            "blue".parse().expect("valid"),
+            "10.20.0.0/24".parse().expect("valid"),
+            [binding("web-1", "10.30.0.2", 0)],
+        )
+        .expect_err("outside the network");
+        assert!(error.to_string().starts_with("vnet \"blue\": "), "{error}");
     }
 }

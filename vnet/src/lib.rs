@@ -102,7 +102,8 @@ pub use mirror::{InstanceClone, MirrorError, MirrorPlan, MirrorStrategy, Swap, S
 pub use name::{CloudId, Domain, InstanceId, NameError, TenantId, VnetName};
 pub use plan::{
     Action, ActualLink, ActualState, BrokerInput, DataPlane, FdbEntry, IfName, Link, MemberVnet,
-    NeighborEntry, NetnsName, PlanError, desired, reconcile,
+    NeighborEntry, NetnsName, PlanError, Planned, desired, desired_with_refusals, reconcile,
+    stale_namespaces,
 };
 pub use policy::{FlowRule, PolicyError, PolicySet, PortRange, Proto, RuleState};
 pub use registry::{MirrorOf, Registry, RegistryError, VnetRecord};

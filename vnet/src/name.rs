@@ -272,7 +272,7 @@ name_type!(
 name_type!(
     /// An instance's name, following the broker's instance naming rules: 1 to
     /// 63 of lowercase ASCII letters, digits and '-', starting with a letter or
-    /// a digit (`web-1`). Its network namespace is `ic-<instance>`.
+    /// a digit (`web-1`). Its network namespace is `ic-<cloud>.<instance>`.
     InstanceId,
     Rules {
         kind: "instance name",

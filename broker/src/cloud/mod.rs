@@ -7,6 +7,9 @@
 //! - [`ovf`]: the OVF 2.0 descriptor of one VM on one qcow2 disk (pure).
 //! - [`qemu_img`]: the `qemu-img` binary (create, info, check).
 //! - [`error`]: what the driver refuses or fails at.
+//! - [`netns`]: the network namespace standing in for an instance's VM
+//!   network while it is attached to a VNet (made and removed by the VNet
+//!   data plane, [`crate::vnets`]).
 //!
 //! [`LocalCloud`] keeps `<data_dir>/cloud/instances/<name>.json` (the record)
 //! and `<data_dir>/cloud/disks/<name>.qcow2` (the disk). A migration exports
@@ -30,6 +33,7 @@
 
 pub mod error;
 pub mod instance;
+pub mod netns;
 pub mod ovf;
 pub mod qemu_img;
 
@@ -62,6 +66,9 @@ pub struct LocalCloud {
     qemu_img: QemuImg,
     /// Held across each change, from the check of a name to its record.
     changes: Mutex<()>,
+    /// Counts the instances created, imported and released, so that
+    /// watchers (the VNet data plane) learn that the set changed.
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 /// An instance ready to leave: its disk and the descriptor to send with it.
@@ -101,6 +108,7 @@ impl LocalCloud {
             disks_dir: root.join("disks"),
             qemu_img: QemuImg::default(),
             changes: Mutex::new(()),
+            generation: tokio::sync::watch::Sender::new(0),
         };
         for dir in [&cloud.instances_dir, &cloud.disks_dir] {
             fs::create_dir_all(dir).map_err(io_error("create directory", dir))?;
@@ -143,7 +151,18 @@ impl LocalCloud {
             disk_bytes = instance.spec.disk_bytes,
             "instance created"
         );
+        self.changed();
         Ok(instance)
+    }
+
+    /// A receiver that sees a new value whenever an instance is created,
+    /// imported or released.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    fn changed(&self) {
+        self.generation.send_modify(|g| *g = g.wrapping_add(1));
     }
 
     /// Every instance, sorted by name.
@@ -288,6 +307,7 @@ impl LocalCloud {
             return Err(e);
         }
         tracing::info!(instance = instance.name(), origin, "instance imported");
+        self.changed();
         Ok(instance)
     }
 
@@ -321,6 +341,7 @@ impl LocalCloud {
         remove_if_exists(&self.disk_path(name))?;
         sync_dir(&self.disks_dir)?;
         tracing::info!(instance = name, "instance released");
+        self.changed();
         Ok(())
     }
 

@@ -38,6 +38,7 @@ mod steps;
 pub mod time;
 pub mod token;
 pub mod transfers;
+pub mod vnet;
 mod watching;
 
 use std::path::PathBuf;
@@ -146,6 +147,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Instance {
             command: InstanceCommand::Ls,
         } => instance::list(&globals).await,
+        Command::Vnet { command } => vnet::run(&globals, command).await,
         Command::Directory {
             command: DirectoryCommand::Watch(args),
         } => return directory::watch(&globals, &args).await,

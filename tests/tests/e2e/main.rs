@@ -17,4 +17,5 @@ mod time;
 mod tls;
 mod transfer_faults;
 mod transfers;
+mod vnets;
 mod vnets_root;

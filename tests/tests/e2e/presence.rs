@@ -64,6 +64,31 @@ pub async fn peers(broker: &TestBroker, cloud: &str) -> ListPeersResponse {
         .into_inner()
 }
 
+/// Asks `cloud`'s broker for its peers until `wanted` holds of the list
+/// (returned), or panics after `timeout` saying it never saw `what`.
+async fn wait_for_peers(
+    broker: &TestBroker,
+    cloud: &str,
+    timeout: Duration,
+    what: &str,
+    wanted: impl Fn(&ListPeersResponse) -> bool,
+) -> ListPeersResponse {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut last = None;
+    while std::time::Instant::now() < deadline {
+        let list = peers(broker, cloud).await;
+        if wanted(&list) {
+            return list;
+        }
+        last = Some(list);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{cloud} never saw {what}; last: {last:#?}\nlog:\n{}",
+        broker.daemon.log_text()
+    );
+}
+
 /// Waits until `cloud`'s broker lists exactly `online` as online peers.
 pub async fn wait_for_online(
     broker: &TestBroker,
@@ -71,53 +96,32 @@ pub async fn wait_for_online(
     online: &[&str],
     timeout: Duration,
 ) -> ListPeersResponse {
-    let deadline = std::time::Instant::now() + timeout;
-    let mut last = None;
-    while std::time::Instant::now() < deadline {
-        let list = peers(broker, cloud).await;
+    let what = format!("exactly {online:?} online");
+    wait_for_peers(broker, cloud, timeout, &what, |list| {
         let now_online: Vec<&str> = list
             .peers
             .iter()
             .filter(|p| p.online)
             .map(|p| p.cloud_id.as_str())
             .collect();
-        if now_online == online {
-            return list;
-        }
-        last = Some(list);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "{cloud} never saw exactly {online:?} online; last: {last:#?}\nlog:\n{}",
-        broker.daemon.log_text()
-    );
+        now_online == online
+    })
+    .await
 }
 
-/// Waits until `broker` sees `peer` announce itself ready.
+/// Waits until `cloud`'s broker sees `peer` announce itself ready.
 async fn wait_for_ready(
     broker: &TestBroker,
     cloud: &str,
     peer: &str,
     timeout: Duration,
 ) -> ListPeersResponse {
-    let deadline = std::time::Instant::now() + timeout;
-    let mut last = None;
-    while std::time::Instant::now() < deadline {
-        let list = peers(broker, cloud).await;
-        let ready = list
-            .peers
+    wait_for_peers(broker, cloud, timeout, &format!("{peer} ready"), |list| {
+        list.peers
             .iter()
-            .any(|p| p.cloud_id == peer && p.readiness.is_some_and(|r| r.ready));
-        if ready {
-            return list;
-        }
-        last = Some(list);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "{cloud} never saw {peer} ready; last: {last:#?}\nlog:\n{}",
-        broker.daemon.log_text()
-    );
+            .any(|p| p.cloud_id == peer && p.readiness.is_some_and(|r| r.ready))
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

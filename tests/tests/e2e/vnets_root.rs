@@ -583,10 +583,13 @@ async fn a_revoked_cloud_is_refused_and_its_watch_ends() {
             .list_vnets(ListVnetsRequest {})
             .await
             .expect_err("revoked");
+        // The root's TLS layer closes a revoked certificate's connection
+        // during or just after the handshake: the call sees that as
+        // unavailable, cancelled or unknown, depending on when it lands.
         assert!(
             matches!(
                 status.code(),
-                Code::PermissionDenied | Code::Unavailable | Code::Unknown
+                Code::PermissionDenied | Code::Unavailable | Code::Unknown | Code::Cancelled
             ),
             "{status:?}"
         );

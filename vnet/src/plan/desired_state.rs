@@ -58,15 +58,11 @@ pub struct BrokerInput<'a> {
 /// [`DataPlane::unreachable`] rather than failing the whole plan: the other
 /// clouds and VNets keep working.
 pub fn desired(input: &BrokerInput<'_>) -> Result<DataPlane, PlanError> {
-    let min = MIN_OVERLAY_MTU + VXLAN_OVERHEAD;
-    if input.underlay_mtu < min {
-        return Err(PlanError::UnderlayMtuTooSmall {
-            mtu: input.underlay_mtu,
-            min,
-        });
+    let mtu = overlay_mtu(input)?;
+    let mut seen = Seen::default();
+    for vnet in &input.vnets {
+        seen.admit(input, vnet)?;
     }
-    let mtu = input.underlay_mtu - VXLAN_OVERHEAD;
-    check_vnets(input)?;
     let mut plane = DataPlane::default();
     for vnet in &input.vnets {
         add_vnet(input, vnet, mtu, &mut plane);
@@ -74,15 +70,62 @@ pub fn desired(input: &BrokerInput<'_>) -> Result<DataPlane, PlanError> {
     Ok(plane)
 }
 
-/// Refuses inconsistent input before anything is planned.
-fn check_vnets(input: &BrokerInput<'_>) -> Result<(), PlanError> {
-    let mut vnis: BTreeMap<Vni, &VnetName> = BTreeMap::new();
-    let mut local_instances: BTreeMap<&InstanceId, &VnetName> = BTreeMap::new();
-    for MemberVnet {
-        record,
-        attachments,
-    } in &input.vnets
-    {
+/// A plan made of the VNets that could be planned, and why the others
+/// could not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Planned {
+    /// The data plane of the VNets that could be planned.
+    pub plane: DataPlane,
+    /// The VNets left out, by VNI, each with the reason.
+    pub refused: BTreeMap<Vni, PlanError>,
+}
+
+/// As [`desired`], but a VNet that cannot be planned together with the ones
+/// before it (in the order of `input.vnets`) is left out with its reason,
+/// rather than failing every VNet: one inconsistent VNet (an instance
+/// attached to two VNets here, say) must not tear down the others. Only an
+/// error that concerns them all (the underlay MTU) fails the whole plan.
+pub fn desired_with_refusals(input: &BrokerInput<'_>) -> Result<Planned, PlanError> {
+    let mtu = overlay_mtu(input)?;
+    let mut seen = Seen::default();
+    let mut planned = Planned::default();
+    for vnet in &input.vnets {
+        match seen.admit(input, vnet) {
+            Ok(()) => add_vnet(input, vnet, mtu, &mut planned.plane),
+            Err(error) => {
+                planned.refused.insert(vnet.record.vni, error);
+            }
+        }
+    }
+    Ok(planned)
+}
+
+/// The overlay MTU, or the refusal of a too small underlay MTU.
+fn overlay_mtu(input: &BrokerInput<'_>) -> Result<u16, PlanError> {
+    let min = MIN_OVERLAY_MTU + VXLAN_OVERHEAD;
+    if input.underlay_mtu < min {
+        return Err(PlanError::UnderlayMtuTooSmall {
+            mtu: input.underlay_mtu,
+            min,
+        });
+    }
+    Ok(input.underlay_mtu - VXLAN_OVERHEAD)
+}
+
+/// What the VNets admitted so far use: their VNIs and the local instances
+/// attached to them.
+#[derive(Default)]
+struct Seen<'a> {
+    vnis: BTreeMap<Vni, &'a VnetName>,
+    local_instances: BTreeMap<&'a InstanceId, &'a VnetName>,
+}
+
+impl<'a> Seen<'a> {
+    /// Checks `vnet` against the input and the VNets admitted before it,
+    /// and admits it; on refusal nothing is recorded.
+    fn admit(&mut self, input: &BrokerInput<'_>, vnet: &MemberVnet<'a>) -> Result<(), PlanError> {
+        let record: &'a VnetRecord = vnet.record;
+        let attachments: &'a Attachments = vnet.attachments;
         let name = record.spec.name();
         if !record.spec.spans(&input.cloud) {
             return Err(PlanError::NotAMember {
@@ -97,13 +140,14 @@ fn check_vnets(input: &BrokerInput<'_>) -> Result<(), PlanError> {
                 found: attachments.vnet().clone(),
             });
         }
-        if let Some(first) = vnis.insert(record.vni, name) {
+        if let Some(first) = self.vnis.get(&record.vni) {
             return Err(PlanError::DuplicateVni {
                 vni: record.vni,
-                first: first.clone(),
+                first: (*first).clone(),
                 second: name.clone(),
             });
         }
+        let mut local = Vec::new();
         for binding in attachments.bindings() {
             if !record.spec.spans(&binding.cloud) {
                 return Err(PlanError::BindingOutsideVnet {
@@ -112,18 +156,22 @@ fn check_vnets(input: &BrokerInput<'_>) -> Result<(), PlanError> {
                     cloud: binding.cloud.clone(),
                 });
             }
-            if binding.cloud == input.cloud
-                && let Some(first) = local_instances.insert(&binding.instance, name)
-            {
-                return Err(PlanError::InstanceInTwoVnets {
-                    instance: binding.instance.clone(),
-                    first: first.clone(),
-                    second: name.clone(),
-                });
+            if binding.cloud == input.cloud {
+                if let Some(first) = self.local_instances.get(&binding.instance) {
+                    return Err(PlanError::InstanceInTwoVnets {
+                        instance: binding.instance.clone(),
+                        first: (*first).clone(),
+                        second: name.clone(),
+                    });
+                }
+                local.push(&binding.instance);
             }
         }
+        self.vnis.insert(record.vni, name);
+        self.local_instances
+            .extend(local.into_iter().map(|instance| (instance, name)));
+        Ok(())
     }
-    Ok(())
 }
 
 fn add_vnet(input: &BrokerInput<'_>, vnet: &MemberVnet<'_>, mtu: u16, plane: &mut DataPlane) {
@@ -190,7 +238,7 @@ fn add_vnet(input: &BrokerInput<'_>, vnet: &MemberVnet<'_>, mtu: u16, plane: &mu
                 Link::Veth {
                     name,
                     bridge: bridge.clone(),
-                    netns: NetnsName::of(&binding.instance),
+                    netns: NetnsName::of(&input.cloud, &binding.instance),
                     peer: IfName::instance_side(),
                     address,
                     mac: binding.mac,
@@ -271,7 +319,7 @@ mod tests {
             &Link::Veth {
                 name: IfName::veth(vni(42), web.index),
                 bridge: IfName::bridge(vni(42)),
-                netns: NetnsName::of(&instance("web-1")),
+                netns: NetnsName::of(&cloud("cloud-a"), &instance("web-1")),
                 peer: IfName::new("eth0").expect("valid"),
                 address: "10.20.0.2/24".parse().expect("valid"),
                 mac: web.mac,
@@ -467,5 +515,56 @@ mod tests {
         let green_remote = attachments(&federation.green, &[("web-1", "cloud-b", "10.30.0.9")]);
         input.vnets[1].attachments = &green_remote;
         assert!(desired(&input).is_ok());
+    }
+
+    #[test]
+    fn with_refusals_a_vnet_that_cannot_be_planned_is_left_out_alone() {
+        let federation = Federation::new();
+        let green_with_web = attachments(&federation.green, &[("web-1", "cloud-a", "10.30.0.9")]);
+        let mut input = federation.input();
+        input.vnets[1].attachments = &green_with_web;
+        let planned = desired_with_refusals(&input).expect("plans");
+        // blue is planned as if green were not there; green is refused.
+        let blue_only = {
+            let mut alone = federation.input();
+            alone.vnets.truncate(1);
+            desired(&alone).expect("plans")
+        };
+        assert_eq!(planned.plane, blue_only);
+        let refused: Vec<(u32, String)> = planned
+            .refused
+            .iter()
+            .map(|(vni, e)| (vni.value(), e.to_string()))
+            .collect();
+        assert_eq!(
+            refused,
+            vec![(
+                43,
+                "instance web-1 is attached to both vnet \"blue\" and vnet \"green\" here; its namespace has room for one eth0".to_owned()
+            )]
+        );
+        // A refused VNet takes nothing with it: a third VNet with green's
+        // local instance api-1 would be planned.
+        assert!(
+            planned
+                .plane
+                .links
+                .keys()
+                .all(|name| name.vni() == Some(vni(42)))
+        );
+    }
+
+    #[test]
+    fn with_refusals_a_consistent_input_plans_as_desired_does() {
+        let federation = Federation::new();
+        let planned = desired_with_refusals(&federation.input()).expect("plans");
+        assert_eq!(planned.plane, plan(&federation));
+        assert!(planned.refused.is_empty());
+        let mut input = federation.input();
+        input.underlay_mtu = 600;
+        assert!(matches!(
+            desired_with_refusals(&input),
+            Err(PlanError::UnderlayMtuTooSmall { .. })
+        ));
     }
 }

@@ -8,12 +8,14 @@
 //!   rate caps.
 //! - [`desired_state`]: from the broker's VNets, attachments and peers to the
 //!   [`DataPlane`] it should have.
+//! - [`namespaces`]: the instances' namespaces to have, and the stale ones.
 //! - [`reconciliation`]: from what is there ([`ActualState`]) to what should be,
 //!   as an ordered list of [`Action`]s for the netlink/tc driver.
 
 pub mod dataplane;
 pub mod desired_state;
 pub mod names;
+pub mod namespaces;
 pub mod reconciliation;
 
 #[cfg(test)]
@@ -22,8 +24,9 @@ mod fixtures;
 pub use dataplane::{
     DataPlane, FdbEntry, Link, NeighborEntry, UnreachablePeer, VXLAN_OVERHEAD, VXLAN_PORT,
 };
-pub use desired_state::{BrokerInput, MemberVnet, desired};
+pub use desired_state::{BrokerInput, MemberVnet, Planned, desired, desired_with_refusals};
 pub use names::{IfName, NetnsName};
+pub use namespaces::stale_namespaces;
 pub use reconciliation::{Action, ActualLink, ActualState, reconcile};
 
 use crate::name::{CloudId, InstanceId, VnetName};
@@ -41,8 +44,8 @@ pub enum PlanError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// Not `ic-<instance>`.
-    #[error("network namespace {0:?} is not ic-<instance name>")]
+    /// Not `ic-<cloud>.<instance>`.
+    #[error("network namespace {0:?} is not ic-<cloud>.<instance>")]
     BadNetnsName(String),
     /// A VNet given to the broker that does not span its cloud.
     #[error("vnet {vnet:?} (VNI {vni}) does not span cloud {cloud}")]

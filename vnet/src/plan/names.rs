@@ -11,7 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::PlanError;
-use crate::name::{InstanceId, snippet};
+use crate::name::{CloudId, InstanceId, snippet};
 use crate::vni::Vni;
 
 /// Prefix of a VNet's VXLAN device.
@@ -24,6 +24,12 @@ pub const VETH_PREFIX: &str = "icv";
 pub const INSTANCE_SIDE: &str = "eth0";
 /// Prefix of an instance's network namespace.
 pub const NETNS_PREFIX: &str = "ic-";
+/// Between the cloud and the instance in a namespace's name.
+pub const NETNS_SEPARATOR: char = '.';
+/// Prefix of the instance side of a veth pair while it is still in the
+/// underlay namespace, before it is moved into the instance's namespace
+/// and renamed [`INSTANCE_SIDE`].
+pub const STAGING_PREFIX: &str = "icp";
 
 /// The longest interface name Linux takes (IFNAMSIZ is 16 with the NUL).
 pub const MAX_IFNAME_LEN: usize = 15;
@@ -79,6 +85,35 @@ impl IfName {
         Self(INSTANCE_SIDE.to_owned())
     }
 
+    /// The instance side of the veth `host` (`icv…`) while it is made:
+    /// `icp` and the same digits. It lives in the underlay namespace only
+    /// between the pair's creation and its move; deleting `host` deletes
+    /// it too, so a crash in between leaves nothing that a reconciliation
+    /// would not remove. `None` for a name that is not a veth's.
+    pub fn staging_peer(host: &IfName) -> Option<Self> {
+        host.0
+            .strip_prefix(VETH_PREFIX)
+            .map(|digits| Self(format!("{STAGING_PREFIX}{digits}")))
+    }
+
+    /// The VNI an interface of ours is for, read from its name (`icx`,
+    /// `icb` or `icv` and six hex digits); `None` for any other name.
+    pub fn vni(&self) -> Option<Vni> {
+        let digits = [VXLAN_PREFIX, BRIDGE_PREFIX, VETH_PREFIX]
+            .iter()
+            .find_map(|prefix| self.0.strip_prefix(prefix))?;
+        let hex = digits.get(..6)?;
+        if !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return None;
+        }
+        u32::from_str_radix(hex, 16)
+            .ok()
+            .and_then(|v| Vni::new(v).ok())
+    }
+
     /// Whether the name carries one of this crate's prefixes. Interfaces
     /// without one are never touched.
     pub fn is_ours(&self) -> bool {
@@ -125,20 +160,46 @@ impl fmt::Display for IfName {
     }
 }
 
-/// The network namespace of an instance: `ic-<instance>`.
+/// The network namespace of an instance of a cloud:
+/// `ic-<cloud>.<instance>`, e.g. `ic-cloud-a.web-1`.
+///
+/// The cloud is part of the name so that two clouds' brokers on one host
+/// (a lab, a test) never claim each other's instances' namespaces, and a
+/// broker can tell its own from the rest. The separator is a '.', which
+/// neither a cloud id nor an instance name may contain, so a name reads back
+/// one way only (`ic-cloud-a-web-1` could be cloud `cloud` with instance
+/// `a-web-1`). At most 130 bytes (3 + 63 + 1 + 63), well within a file
+/// name's 255: no truncation or hashing is needed.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct NetnsName(String);
+pub struct NetnsName {
+    cloud: CloudId,
+    instance: InstanceId,
+}
 
 impl NetnsName {
-    /// The namespace of `instance`.
-    pub fn of(instance: &InstanceId) -> Self {
-        Self(format!("{NETNS_PREFIX}{instance}"))
+    /// The namespace of `instance`, running in `cloud`.
+    pub fn of(cloud: &CloudId, instance: &InstanceId) -> Self {
+        Self {
+            cloud: cloud.clone(),
+            instance: instance.clone(),
+        }
     }
 
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// What the names of `cloud`'s instances' namespaces start with
+    /// (`ic-cloud-a.`).
+    pub fn prefix(cloud: &CloudId) -> String {
+        format!("{NETNS_PREFIX}{cloud}{NETNS_SEPARATOR}")
+    }
+
+    /// The cloud the instance runs in.
+    pub fn cloud(&self) -> &CloudId {
+        &self.cloud
+    }
+
+    /// The instance.
+    pub fn instance(&self) -> &InstanceId {
+        &self.instance
     }
 }
 
@@ -146,8 +207,13 @@ impl FromStr for NetnsName {
     type Err = PlanError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         s.strip_prefix(NETNS_PREFIX)
-            .and_then(|instance| InstanceId::new(instance).ok())
-            .map(|instance| Self::of(&instance))
+            .and_then(|rest| rest.split_once(NETNS_SEPARATOR))
+            .and_then(|(cloud, instance)| {
+                Some(Self {
+                    cloud: CloudId::new(cloud).ok()?,
+                    instance: InstanceId::new(instance).ok()?,
+                })
+            })
             .ok_or_else(|| PlanError::BadNetnsName(snippet(s)))
     }
 }
@@ -161,19 +227,23 @@ impl TryFrom<String> for NetnsName {
 
 impl From<NetnsName> for String {
     fn from(name: NetnsName) -> Self {
-        name.0
+        name.to_string()
     }
 }
 
 impl fmt::Debug for NetnsName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
+        fmt::Debug::fmt(&self.to_string(), f)
     }
 }
 
 impl fmt::Display for NetnsName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        write!(
+            f,
+            "{NETNS_PREFIX}{}{NETNS_SEPARATOR}{}",
+            self.cloud, self.instance
+        )
     }
 }
 
@@ -229,16 +299,81 @@ mod tests {
     }
 
     #[test]
-    fn namespaces_are_ic_dash_instance() {
+    fn namespaces_name_the_cloud_and_the_instance() {
         let web = InstanceId::new("web-1").expect("valid");
-        assert_eq!(NetnsName::of(&web).as_str(), "ic-web-1");
-        assert_eq!("ic-web-1".parse::<NetnsName>(), Ok(NetnsName::of(&web)));
-        let error = "web-1".parse::<NetnsName>().expect_err("no prefix");
+        let a = CloudId::new("cloud-a").expect("valid");
+        let name = NetnsName::of(&a, &web);
+        assert_eq!(name.to_string(), "ic-cloud-a.web-1");
+        assert_eq!("ic-cloud-a.web-1".parse::<NetnsName>(), Ok(name.clone()));
+        assert_eq!(name.cloud(), &a);
+        assert_eq!(name.instance(), &web);
+        assert!(name.to_string().starts_with(&NetnsName::prefix(&a)));
         assert_eq!(
-            error.to_string(),
-            "network namespace \"web-1\" is not ic-<instance name>"
+            serde_json::to_string(&name).expect("serializes"),
+            "\"ic-cloud-a.web-1\""
         );
-        assert!("ic-Web".parse::<NetnsName>().is_err());
+        for bad in [
+            "web-1",
+            "ic-web-1",
+            "ic-cloud-a.Web",
+            "ic-.web-1",
+            "ic-cloud-a.",
+            "ic-root.x",
+        ] {
+            let error = bad.parse::<NetnsName>().expect_err(bad);
+            assert_eq!(
+                error.to_string(),
+                format!("network namespace {bad:?} is not ic-<cloud>.<instance>")
+            );
+        }
+    }
+
+    #[test]
+    fn two_clouds_on_one_host_never_share_a_namespace_name() {
+        // With '-' between them these two would both be ic-cloud-a-web-1.
+        let one = NetnsName::of(
+            &CloudId::new("cloud-a").expect("valid"),
+            &InstanceId::new("web-1").expect("valid"),
+        );
+        let other = NetnsName::of(
+            &CloudId::new("cloud").expect("valid"),
+            &InstanceId::new("a-web-1").expect("valid"),
+        );
+        assert_ne!(one.to_string(), other.to_string());
+        assert_eq!(other.to_string(), "ic-cloud.a-web-1");
+        // The longest possible name is a valid file name.
+        let longest = NetnsName::of(
+            &CloudId::new(&"c".repeat(63)).expect("valid"),
+            &InstanceId::new(&"i".repeat(63)).expect("valid"),
+        );
+        assert_eq!(longest.to_string().len(), 130);
+    }
+
+    #[test]
+    fn our_names_give_their_vni_back() {
+        assert_eq!(IfName::vxlan(vni(42)).vni(), Some(vni(42)));
+        assert_eq!(IfName::bridge(Vni::MAX).vni(), Some(Vni::MAX));
+        assert_eq!(IfName::veth(vni(4096), 9).vni(), Some(vni(4096)));
+        for other in [
+            "eth0",
+            "icx",
+            "icx00002",
+            "icx00002g",
+            "icxffffff",
+            "icx000000",
+            "icp00002a0000",
+        ] {
+            assert_eq!(IfName::new(other).expect("valid").vni(), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_veth_is_staged_under_icp_with_the_same_digits() {
+        let host = IfName::veth(vni(42), 7);
+        let staged = IfName::staging_peer(&host).expect("a veth");
+        assert_eq!(staged.as_str(), "icp00002a0007");
+        assert!(!staged.is_ours());
+        assert_eq!(IfName::staging_peer(&IfName::vxlan(vni(42))), None);
     }
 
     #[test]

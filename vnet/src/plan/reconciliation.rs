@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::dataplane::{DataPlane, FdbEntry, Link, NeighborEntry};
 use super::names::{BRIDGE_PREFIX, IfName, VETH_PREFIX, VXLAN_PREFIX};
 use crate::bandwidth::Bandwidth;
+use crate::vni::Vni;
 
 /// An interface as the driver found it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +62,22 @@ impl ActualState {
             neighbors: plane.neighbors.clone(),
             rates: plane.rates.clone(),
         }
+    }
+}
+
+impl ActualState {
+    /// The state without the interfaces, entries and caps of the VNets
+    /// `vnis` (read from their names): a reconciliation against it leaves
+    /// those VNets as they are. For a VNet that cannot be planned right now
+    /// (see [`crate::plan::desired_with_refusals`]): leaving it out of the
+    /// plan alone would delete what it has.
+    pub fn leaving_out(mut self, vnis: &BTreeSet<Vni>) -> Self {
+        let kept = |name: &IfName| !name.vni().is_some_and(|vni| vnis.contains(&vni));
+        self.links.retain(|link| kept(link.name()));
+        self.fdb.retain(|entry| kept(&entry.device));
+        self.neighbors.retain(|entry| kept(&entry.device));
+        self.rates.retain(|device, _| kept(device));
+        self
     }
 }
 
@@ -363,7 +380,7 @@ mod tests {
         let extra = Link::Veth {
             name: IfName::veth(vni(43), 1),
             bridge: IfName::bridge(vni(43)),
-            netns: crate::plan::NetnsName::of(&instance("api-2")),
+            netns: crate::plan::NetnsName::of(&cloud("cloud-a"), &instance("api-2")),
             peer: IfName::instance_side(),
             address: "10.30.0.3/24".parse().expect("valid"),
             mac: MacAddr::new([2, 0, 0, 43, 0, 3]),
@@ -610,5 +627,28 @@ mod tests {
             serde_json::to_string(&action).expect("serializes"),
             r#"{"delete_link":{"name":"icx00002a"}}"#
         );
+    }
+
+    #[test]
+    fn a_vnet_left_out_of_the_plan_and_of_the_actual_state_is_left_alone() {
+        let all = plane();
+        let actual = ActualState::applied(&all);
+        // green (VNI 43) cannot be planned this round: not in the plan...
+        let mut without_green = all.clone();
+        without_green
+            .links
+            .retain(|name, _| name.vni() != Some(vni(43)));
+        without_green
+            .fdb
+            .retain(|e| e.device.vni() != Some(vni(43)));
+        // ...so, alone, its interfaces would go.
+        let naive = reconcile(&without_green, &actual);
+        assert_eq!(
+            deleted(&naive),
+            vec!["icv00002b0000", "icx00002b", "icb00002b"]
+        );
+        // Left out of what is there too, nothing of it is touched.
+        let careful = reconcile(&without_green, &actual.leaving_out(&[vni(43)].into()));
+        assert_eq!(careful, vec![]);
     }
 }
