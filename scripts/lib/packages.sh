@@ -3,7 +3,7 @@
 # Sourced by scripts/lab and scripts/test: this is the ONE list to edit.
 #
 # Later issues add the real components here (krb5-kdc, krb5-admin-server,
-# nftables, iperf3, ...).
+# nftables, ...).
 # The lab and the tests run each server as a child process with a generated
 # config; none of them needs the package's own service. (Without systemd, as
 # in our containers, none starts; on a systemd host the prosody package starts
@@ -26,6 +26,7 @@ INTERCLOUD_PACKAGES=(
     rabbitmq-server  # AMQP broker for transfers between clouds (lab, tests/src/rabbitmq.rs); started as a child, never as a service
     iproute2         # `ip netns` in the VNet tests' setup and the lab (the brokers use netlink, not `ip`)
     iputils-ping     # ping inside network namespaces: the VNet traffic tests
+    iperf3           # TCP throughput across a VNet vs a hand-built VXLAN (tests/src/bin/bench_vnet.rs); its service is off by default, never started
 )
 
 # package_installed PKG: true when dpkg says PKG is installed.
