@@ -229,6 +229,22 @@ impl RabbitMq {
             if TcpStream::connect_timeout(&self.amqps, Duration::from_millis(200)).is_ok()
                 && self.try_ctl(&["await_startup"]).is_ok()
             {
+                // The port answers and this node is up: make sure the
+                // listener on it is this node's, not another node's that
+                // happened to get the same free port.
+                let listeners = self
+                    .try_ctl(&["eval", "rabbit_networking:active_listeners()."])
+                    .unwrap_or_else(|e| e);
+                let port = self.amqps.port().to_string();
+                assert!(
+                    listeners
+                        .split(|c: char| !c.is_ascii_digit())
+                        .any(|number| number == port),
+                    "RabbitMQ in {} is up but does not listen on {}; its listeners: {listeners}\n{}",
+                    self.dir.display(),
+                    self.amqps,
+                    self.log_text()
+                );
                 return;
             }
             if let Some(status) = self
@@ -292,6 +308,15 @@ impl RabbitMq {
             if let Ok(pid) = std::fs::read_to_string(self.dir.join("rabbit.pid")) {
                 let _ = Command::new("kill").args(["-9", pid.trim()]).status();
             }
+            // And the whole process group (the script was started as its
+            // leader): a node still booting has no pid file yet, and a VM
+            // that outlived its test would keep listening on a port the
+            // kernel may hand out again — with its CRL directory deleted,
+            // refusing every client certificate.
+            let _ = Command::new("kill")
+                .args(["-9", "--", &format!("-{}", child.id())])
+                .stderr(Stdio::null())
+                .status();
             let _ = child.kill();
             let _ = child.wait();
             let _ = std::fs::remove_file(self.dir.join("rabbit.pid"));
@@ -319,11 +344,24 @@ impl RabbitMq {
 impl Drop for RabbitMq {
     fn drop(&mut self) {
         self.kill();
-        let _ = Command::new("epmd")
-            .args(["-port", &self.epmd_port.to_string(), "-kill"])
-            .env("ERL_EPMD_PORT", self.epmd_port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        // epmd refuses `-kill` while it still lists the node, which it
+        // does until it notices the killed VM's connection is gone: try a
+        // few times, until `-names` finds no daemon.
+        let epmd = |arg: &str| {
+            Command::new("epmd")
+                .args(["-port", &self.epmd_port.to_string(), arg])
+                .env("ERL_EPMD_PORT", self.epmd_port.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        for _ in 0..20 {
+            epmd("-kill");
+            if !epmd("-names") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
