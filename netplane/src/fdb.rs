@@ -39,7 +39,7 @@ fn fdb_message(ifindex: u32, mac: Mac, dst: Ipv4Addr) -> NeighbourMessage {
 
 impl Netplane {
     /// Sends one request and waits for the kernel's acknowledgement.
-    async fn acked(
+    pub(crate) async fn acked(
         &self,
         action: &str,
         body: RouteNetlinkMessage,

@@ -17,6 +17,8 @@
 //!   IPv4 addresses ([`Netplane::addresses`]).
 //! - The VXLAN FDB: [`Netplane::fdb_append`] (including [`ZERO_MAC`] for
 //!   head-end replication), [`Netplane::fdb_delete`], [`Netplane::fdb_list`].
+//! - Rate caps: a TBF root qdisc ([`Netplane::set_rate`],
+//!   [`Netplane::clear_rate`], [`Netplane::rate`]).
 //! - [`Created`]: the log of what a multi-step operation made, to undo it
 //!   all when a later step fails.
 //!
@@ -30,6 +32,7 @@ mod error;
 mod fdb;
 mod link;
 mod netns;
+mod rate;
 mod types;
 
 use rtnetlink::Handle;

@@ -211,7 +211,7 @@ async fn reconcile_once(
     let local = local_instances(core).await?;
     let members = view::members(&view, &cloud, &local);
     let input = members.input(&cloud, vnets.vtep(), core.config.network.mtu);
-    let Planned { mut plane, refused } =
+    let Planned { plane, refused } =
         desired_with_refusals(&input).map_err(|e| format!("no plan can be made: {e}"))?;
 
     let mut round = Round {
@@ -222,14 +222,6 @@ async fn reconcile_once(
     round
         .refused
         .extend(refused.iter().map(|(vni, e)| (vni.value(), e.to_string())));
-    // Rate caps (tc) are not carried out by this broker yet: said, not tried.
-    for (device, rate) in std::mem::take(&mut plane.rates) {
-        if let Some(vni) = device.vni() {
-            round.notes.entry(vni.value()).or_default().push(format!(
-                "bandwidth cap {rate} is not enforced by this broker yet"
-            ));
-        }
-    }
     for (vni, instances) in &members.missing {
         for instance in instances {
             round.notes.entry(*vni).or_default().push(format!(

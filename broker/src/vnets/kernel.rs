@@ -1,8 +1,8 @@
 //! The kernel side of this broker's VNets, through netlink
 //! (`intercloud-netplane`): reads what the host has — the links with our
-//! prefixes in the underlay namespace, the FDB of our VXLAN devices, the
-//! instances' `eth0` — into an [`ActualState`], and carries out the plan's
-//! [`Action`]s.
+//! prefixes in the underlay namespace, the FDB and rate cap (TBF root
+//! qdisc) of our VXLAN devices, the instances' `eth0` — into an
+//! [`ActualState`], and carries out the plan's [`Action`]s.
 //!
 //! Namespaces are never switched on a runtime thread: the underlay handle is
 //! a netlink socket opened inside the underlay namespace (on a short-lived
@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 use intercloud_netplane::{Created, LinkInfo, MacDisplay, Netplane, VxlanSpec, netns_path};
 use intercloud_vnet::plan::names::{BRIDGE_PREFIX, VETH_PREFIX, VXLAN_PREFIX};
 use intercloud_vnet::{
-    Action, ActualLink, ActualState, DataPlane, FdbEntry, IfName, Link, MacAddr, NetnsName, Vni,
+    Action, ActualLink, ActualState, Bandwidth, BandwidthUnit, DataPlane, FdbEntry, IfName, Link,
+    MacAddr, NetnsName, Vni,
 };
 use tracing::{info, warn};
 
@@ -157,6 +158,17 @@ impl Kernel {
             let Ok(device) = IfName::new(&info.name) else {
                 continue;
             };
+            if let Some(rate) = np.rate(&info.name).await?.and_then(bandwidth_of) {
+                if let Some(vni) = device.vni() {
+                    observed
+                        .lines
+                        .entry(vni.value())
+                        .or_default()
+                        .interfaces
+                        .push(format!("{} qdisc tbf rate {rate}", info.name));
+                }
+                observed.actual.rates.insert(device.clone(), rate);
+            }
             for entry in np.fdb_list(&info.name).await? {
                 let Some(dst) = entry.dst else { continue };
                 if let Some(vni) = device.vni() {
@@ -308,6 +320,20 @@ struct InstanceSide {
     netns: NetnsName,
     link: LinkInfo,
     addresses: Vec<intercloud_netplane::Ipv4Net>,
+}
+
+/// A rate read back from the kernel (bits per second) as a cap, in the
+/// largest unit that holds it whole (caps compare by rate, whatever the
+/// unit).
+fn bandwidth_of(bits_per_second: u64) -> Option<Bandwidth> {
+    let (amount, unit) = if bits_per_second.is_multiple_of(1_000_000_000) {
+        (bits_per_second / 1_000_000_000, BandwidthUnit::Gbit)
+    } else if bits_per_second.is_multiple_of(1_000_000) {
+        (bits_per_second / 1_000_000, BandwidthUnit::Mbit)
+    } else {
+        (bits_per_second.div_ceil(1000), BandwidthUnit::Kbit)
+    };
+    Bandwidth::new(amount.max(1), unit).ok()
 }
 
 fn read_bridge(info: &LinkInfo, name: &IfName) -> Option<Link> {
@@ -552,8 +578,11 @@ async fn perform(
         Action::AddNeighbor(_) | Action::DeleteNeighbor(_) => {
             return Err(ApplyError::Unsupported("an ARP proxy neighbor entry"));
         }
-        Action::SetRate { .. } | Action::ClearRate { .. } => {
-            return Err(ApplyError::Unsupported("a VNet rate cap (tc)"));
+        Action::SetRate { device, rate } => {
+            np.set_rate(device.as_str(), rate.bits_per_second()).await?;
+        }
+        Action::ClearRate { device } => {
+            np.clear_rate(device.as_str()).await?;
         }
     }
     Ok(())
@@ -754,6 +783,35 @@ mod tests {
             veth_line(&host_veth(), None),
             "icv0010000000 veth mtu 1450 master icb001000 up, peer not found in its instance's namespace"
         );
+    }
+
+    #[test]
+    fn a_rate_read_back_equals_the_cap_the_plan_asked_for() {
+        let cap: Bandwidth = "20mbit".parse().expect("valid");
+        assert_eq!(bandwidth_of(20_000_000), Some(cap));
+        let fast: Bandwidth = "40gbit".parse().expect("valid");
+        assert_eq!(bandwidth_of(40_000_000_000), Some(fast));
+        assert_eq!(
+            bandwidth_of(20_000_000).map(|b| b.to_string()).as_deref(),
+            Some("20mbit")
+        );
+        assert_eq!(
+            bandwidth_of(40_000_000_000)
+                .map(|b| b.to_string())
+                .as_deref(),
+            Some("40gbit")
+        );
+        assert_eq!(
+            bandwidth_of(1_500_000).map(|b| b.to_string()).as_deref(),
+            Some("1500kbit")
+        );
+        assert_eq!(bandwidth_of(8).map(|b| b.bits_per_second()), Some(1_000));
+        let set = Action::SetRate {
+            device: name("icx001000"),
+            rate: cap,
+        };
+        assert_eq!(describe(&set), "cap icx001000 at 20mbit");
+        assert_eq!(action_vni(&set).map(Vni::value), Some(4096));
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub struct Round {
     /// Member clouds without a known VTEP, by VNI.
     pub unreachable: BTreeMap<u32, Vec<String>>,
     /// Notes that do not make a VNet fail (an instance that does not exist
-    /// here, a cap not enforced), by VNI.
+    /// here), by VNI.
     pub notes: BTreeMap<u32, Vec<String>>,
     /// What the kernel has, by VNI.
     pub lines: BTreeMap<u32, Lines>,
@@ -216,7 +216,10 @@ mod tests {
             unreachable: [(4099, vec!["cloud-b".to_owned()])].into(),
             notes: [(
                 4096,
-                vec!["bandwidth cap 100mbit is not enforced by this broker yet".to_owned()],
+                vec![
+                    "instance db-9 is attached at the root but does not exist in cloud-a: left out"
+                        .to_owned(),
+                ],
             )]
             .into(),
             lines: [(
@@ -247,7 +250,7 @@ mod tests {
         assert_eq!(blue.state, REALIZED);
         assert_eq!(
             blue.detail,
-            "bandwidth cap 100mbit is not enforced by this broker yet"
+            "instance db-9 is attached at the root but does not exist in cloud-a: left out"
         );
         assert_eq!(blue.interfaces, ["icb001000 bridge up"]);
         assert_eq!(blue.fdb, ["00:00:00:00:00:00 dst 10.231.0.2"]);
@@ -315,7 +318,7 @@ mod tests {
         assert_eq!(blue.state, REALIZED, "the kernel still has the last state");
         assert_eq!(
             blue.detail,
-            "bandwidth cap 100mbit is not enforced by this broker yet; the root's watch is down"
+            "instance db-9 is attached at the root but does not exist in cloud-a: left out; the root's watch is down"
         );
     }
 }

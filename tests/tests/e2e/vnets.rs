@@ -688,3 +688,104 @@ async fn create_vnet_on(
         .await
         .map(tonic::Response::into_inner)
 }
+
+/// Bits per second iperf3 in `client_ns` sent to a one-shot server in
+/// `server_ns` at `server_ip` for `seconds`, as the receiver counted them.
+async fn iperf(server_ns: &str, client_ns: &str, server_ip: &str, seconds: u32) -> f64 {
+    const PORT: &str = "5299";
+    let server_ns_owned = server_ns.to_owned();
+    let server = tokio::spawn(async move {
+        netns_exec(
+            &server_ns_owned,
+            seconds + 20,
+            &["iperf3", "-s", "-1", "-p", PORT],
+        )
+        .await
+    });
+    // The server needs a moment to listen: the client retries.
+    let secs = seconds.to_string();
+    let mut last = String::new();
+    for _ in 0..25 {
+        let run = netns_exec(
+            client_ns,
+            seconds + 15,
+            &["iperf3", "-c", server_ip, "-p", PORT, "-t", &secs, "-J"],
+        )
+        .await;
+        if run.ok {
+            // The client's report is the measurement; the one-off server
+            // may still exit non-zero under load (it only reaps the run).
+            let served = server.await.expect("server task");
+            let json = &run.output[run.output.find('{').unwrap_or(0)..];
+            let report: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| {
+                panic!(
+                    "iperf3's JSON ({e}):\n{}\nthe server said:\n{}",
+                    run.output, served.output
+                )
+            });
+            return report["end"]["sum_received"]["bits_per_second"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("no end.sum_received in {}", run.output));
+        }
+        last = run.output;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.abort();
+    panic!("iperf3 {client_ns} -> {server_ip} never ran:\n{last}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bandwidth_cap_declared_at_creation_limits_what_crosses_clouds() {
+    let clouds = Clouds::start("t", 4).await;
+    let u = &clouds.underlay;
+    let mut a = clouds.client("cloud-a").await;
+    let mut c = clouds.client("cloud-c").await;
+    let (web, db) = (u.instance("web"), u.instance("db"));
+    create_instance(&mut a, &web).await;
+    create_instance(&mut c, &db).await;
+    let capped = a
+        .create_vnet(CreateVnetRequest {
+            name: "capped".into(),
+            cidr: "10.60.0.0/24".into(),
+            clouds: CLOUDS.iter().map(|c| (*c).to_owned()).collect(),
+            domain: "prod".into(),
+            bandwidth: "20mbit".into(),
+        })
+        .await
+        .expect("create capped")
+        .into_inner();
+    attach(&mut a, "", "capped", &web, "10.60.0.2")
+        .await
+        .expect("attach web");
+    attach(&mut c, "cloud-a", "capped", &db, "10.60.0.3")
+        .await
+        .expect("attach db");
+
+    // Each broker reports the cap its kernel has, and no caveat about it.
+    let vxlan = format!("icx{:06x}", capped.vni);
+    let cap_line = format!("{vxlan} qdisc tbf rate 20mbit");
+    for client in [&a, &c] {
+        let detail = wait_local(client, "cloud-a", "capped", "realized", |d| {
+            d.local
+                .as_ref()
+                .is_some_and(|l| l.interfaces.contains(&cap_line))
+        })
+        .await;
+        let local = detail.local.expect("local");
+        assert!(!local.detail.contains("not enforced"), "{}", local.detail);
+    }
+    let qdisc = ip(&["-n", u.namespace("cloud-a"), "-d", "link", "show", &vxlan]);
+    assert!(qdisc.contains("qdisc tbf"), "{qdisc}");
+
+    // Real traffic from cloud-a to cloud-c is held to the cap.
+    let (web_ns, db_ns) = (instance_ns("cloud-a", &web), instance_ns("cloud-c", &db));
+    let pinged = ping(&web_ns, "10.60.0.3", 3, 2).await;
+    assert!(pinged.ok, "web -> db:\n{}", pinged.output);
+    let bps = iperf(&db_ns, &web_ns, "10.60.0.3", 3).await;
+    eprintln!("iperf3 through a 20mbit VNet: {:.1} Mbit/s", bps / 1e6);
+    assert!(
+        (10e6..=25e6).contains(&bps),
+        "{:.1} Mbit/s through a 20mbit cap",
+        bps / 1e6
+    );
+}
