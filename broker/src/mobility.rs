@@ -401,9 +401,7 @@ async fn choose(
     constraints: MatchRequest,
     local: &str,
 ) -> Result<(String, String), String> {
-    let channel =
-        intercloud_trust::connect::lazy_channel(&core.config.root.api, core.client_config())
-            .map_err(|e| format!("the root: {e}"))?;
+    let channel = core.root_channel()?;
     let answer = tokio::time::timeout(
         Duration::from_secs(30),
         DirectoryClient::new(channel).r#match(constraints),

@@ -208,11 +208,7 @@ impl Storage {
     }
 
     async fn candidates(&self, region: &str) -> Result<Vec<String>, String> {
-        let channel = intercloud_trust::connect::lazy_channel(
-            &self.core.config.root.api,
-            self.core.client_config(),
-        )
-        .map_err(|e| format!("the root: {e}"))?;
+        let channel = self.core.root_channel()?;
         let mut client = DirectoryClient::new(channel);
         let answer = tokio::time::timeout(
             Duration::from_secs(30),

@@ -474,16 +474,17 @@ impl Engine {
     fn finish(&mut self, id: &TransferId) -> Option<Reply> {
         self.view
             .set_state(&view::incoming(id.as_str()), view::state::VERIFYING, "");
-        let digest = match self.prefixes.remove(id) {
-            Some(prefix) => self.store.finish_digest(id, prefix),
-            None => self.store.digest(id),
-        };
-        let actual = match digest {
+        let manifest = self.receivers.get(id)?.manifest().clone();
+        // Every receiver has its running digest; none would mean reading
+        // the whole file from its start.
+        let prefix = self
+            .prefixes
+            .remove(id)
+            .unwrap_or_else(|| PrefixDigest::new(&manifest));
+        let actual = match self.store.finish_digest(id, prefix) {
             Ok(d) => d,
             Err(e) => return self.give_up(id, e.refusal_reason(), &e.to_string()),
         };
-        let receiver = self.receivers.get(id)?;
-        let manifest = receiver.manifest().clone();
         let sender = manifest.sender().clone();
         if actual == manifest.sha256()
             && let Err((reason, detail)) = self
