@@ -33,7 +33,8 @@
 //!   production/mirror [`Swap`].
 //! - [`plan`]: one broker's desired data plane ([`DataPlane`]: links, FDB and
 //!   neighbor entries, rate caps) and [`reconcile`], the ordered
-//!   [`Action`]s from what the host has to it.
+//!   [`Action`]s from what the host has to it; gateways, routes, the flow
+//!   filter and mirror taps ([`plan::routing`]).
 //!
 //! Each module has one error enum; every message names the refused value
 //! and what is wrong with it.
@@ -70,7 +71,8 @@
 //!     underlay_mtu: 1500,
 //!     arp_proxy: false,
 //!     peers: BTreeMap::from([("cloud-b".parse()?, "192.0.2.2".parse()?)]),
-//!     vnets: vec![MemberVnet { record: &blue, attachments: &attachments }],
+//!     vnets: vec![MemberVnet { record: &blue, attachments: &attachments, swapped: false }],
+//!     policies: Vec::new(),
 //! };
 //! let plane = desired(&input)?;
 //! let actions = reconcile(&plane, &ActualState::default());
@@ -101,9 +103,9 @@ pub use mac::{MacAddr, MacError};
 pub use mirror::{InstanceClone, MirrorError, MirrorPlan, MirrorStrategy, Swap, SwapStep};
 pub use name::{CloudId, Domain, InstanceId, NameError, TenantId, VnetName};
 pub use plan::{
-    Action, ActualLink, ActualState, BrokerInput, DataPlane, FdbEntry, IfName, Link, MemberVnet,
-    NeighborEntry, NetnsName, PlanError, Planned, desired, desired_with_refusals, reconcile,
-    stale_namespaces,
+    Action, ActualLink, ActualState, Allow, BrokerInput, DataPlane, FdbEntry, Gateway, IfName, L4,
+    Link, MemberVnet, NeighborEntry, NetnsName, PlanError, Planned, Tap, desired,
+    desired_with_refusals, reconcile, stale_namespaces,
 };
 pub use policy::{FlowRule, PolicyError, PolicySet, PortRange, Proto, RuleState};
 pub use registry::{MirrorOf, Registry, RegistryError, VnetRecord};

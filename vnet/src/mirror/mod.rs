@@ -11,7 +11,7 @@ pub mod plan;
 pub mod strategy;
 pub mod swap;
 
-pub use plan::{InstanceClone, MirrorPlan, mirror_record};
+pub use plan::{InstanceClone, MirrorPlan, mirror_attachments, mirror_record};
 pub use strategy::MirrorStrategy;
 pub use swap::{Swap, SwapStep};
 

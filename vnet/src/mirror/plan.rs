@@ -45,6 +45,17 @@ pub fn mirror_record(
     })
 }
 
+/// The attachments of the mirror `mirror` of a production whose
+/// attachments are `production`: every binding as it is there, same
+/// instance, cloud, address, MAC and index. How a registry that keeps each
+/// instance's clone under the instance's own name records a new mirror.
+pub fn mirror_attachments(
+    production: &Attachments,
+    mirror: VnetName,
+) -> Result<Attachments, AttachError> {
+    Attachments::restore(mirror, production.cidr(), production.bindings().cloned())
+}
+
 /// One production instance to clone into the mirror, with the address and
 /// MAC the clone must have there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,6 +252,21 @@ mod tests {
             (original_web.ip, original_web.mac, &original_web.cloud)
         );
         assert_eq!(attachments.len(), 2);
+    }
+
+    #[test]
+    fn mirror_attachments_are_the_production_s_bindings_under_the_mirror_s_name() {
+        let mut production = blue_attachments();
+        // A gap in the indexes: the clone keeps each binding's own index.
+        production.detach(&instance("web-1")).expect("detached");
+        let mirror = mirror_attachments(&production, name("blue-m")).expect("cloned");
+        assert_eq!(mirror.vnet(), &name("blue-m"));
+        assert_eq!(mirror.cidr(), production.cidr());
+        assert_eq!(
+            mirror.bindings().collect::<Vec<_>>(),
+            production.bindings().collect::<Vec<_>>()
+        );
+        assert_eq!(mirror.binding(&instance("db-1")).map(|b| b.index), Some(1));
     }
 
     #[test]

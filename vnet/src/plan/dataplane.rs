@@ -10,6 +10,7 @@ use super::names::{IfName, NetnsName};
 use crate::bandwidth::Bandwidth;
 use crate::mac::MacAddr;
 use crate::name::CloudId;
+use crate::policy::PortRange;
 use crate::vni::Vni;
 
 /// The IANA port of VXLAN.
@@ -149,6 +150,116 @@ pub struct DataPlane {
     /// Peers left out for want of a VTEP address; not part of the data
     /// plane itself, reported so the driver can log them.
     pub unreachable: BTreeSet<UnreachablePeer>,
+    /// The gateways of the VNets carrying production traffic, by bridge.
+    pub gateways: BTreeMap<IfName, Gateway>,
+    /// Every bridge's MAC: its VNet's gateway MAC, the same for both VNets
+    /// of a production/mirror pair, so that an instance's (or clone's)
+    /// cached gateway stays right across a swap.
+    pub bridge_macs: BTreeMap<IfName, MacAddr>,
+    /// Neighbor (ARP) entries on the gateways' bridges: every instance of
+    /// the VNet, so the gateway never has to resolve an address (a remote
+    /// instance answers its own cloud's gateway, which has the same MAC).
+    pub gateway_neighbors: BTreeSet<NeighborEntry>,
+    /// Each local instance's (and clone's) default route: its VNet's
+    /// gateway address.
+    pub default_routes: BTreeMap<NetnsName, Ipv4Addr>,
+    /// What may be forwarded between (and within) the bridges; everything
+    /// else routed from or into a bridge is dropped.
+    pub filter: Vec<Allow>,
+    /// The mirror taps: copies of what production instances receive.
+    pub taps: Vec<Tap>,
+    /// Why parts of the routing or mirroring were left out, by VNet.
+    pub notes: BTreeMap<Vni, Vec<String>>,
+}
+
+/// A VNet's gateway on this broker: the first address of its network on its
+/// bridge, with the same MAC at every member cloud (an anycast gateway:
+/// each cloud routes what its own instances send). Traffic arriving on the
+/// bridge is looked up in the VNet's own routing table, which holds only
+/// the networks it may reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gateway {
+    /// The VNet's VNI.
+    pub vni: Vni,
+    /// The gateway address with the VNet's prefix length.
+    pub address: Ipv4Net,
+    /// The gateway's MAC, the same at every cloud.
+    pub mac: MacAddr,
+    /// The VNet's routing table.
+    pub table: u32,
+    /// The networks it may reach, each through its bridge.
+    pub routes: BTreeMap<Ipv4Net, IfName>,
+}
+
+/// The first routing table of the VNets' tables: a VNet's is this plus its
+/// VNI, above every table number Linux reserves (253-255) and any small one
+/// an operator picks.
+pub const ROUTE_TABLE_BASE: u32 = 0x0100_0000;
+/// The priority of the rules sending a bridge's traffic to its table.
+pub const RULE_PRIORITY_LOOKUP: u32 = 20_000;
+/// The priority of the rules refusing what a bridge's table has no route
+/// for (nothing falls through to the host's main table).
+pub const RULE_PRIORITY_PROHIBIT: u32 = 20_001;
+
+/// Forwarding from one bridge to another (or within one) that is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Allow {
+    /// The bridge the traffic arrives on.
+    pub iif: IfName,
+    /// The bridge it leaves by.
+    pub oif: IfName,
+    /// What of it.
+    pub l4: L4,
+    /// Why, in words: the policy or the domain.
+    pub comment: String,
+}
+
+/// The transport-layer part of an [`Allow`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum L4 {
+    /// Everything.
+    Any,
+    /// TCP, by destination or source ports; `no_new` refuses connection
+    /// openings (a SYN without ACK).
+    Tcp {
+        /// Destination ports.
+        dport: Option<PortRange>,
+        /// Source ports.
+        sport: Option<PortRange>,
+        /// Refuse SYN without ACK.
+        no_new: bool,
+    },
+    /// UDP by destination or source ports.
+    Udp {
+        /// Destination ports.
+        dport: Option<PortRange>,
+        /// Source ports.
+        sport: Option<PortRange>,
+    },
+    /// ICMP; `replies_only`: echo replies and errors only.
+    Icmp {
+        /// Only echo replies, unreachables and time-exceeded.
+        replies_only: bool,
+    },
+    /// Every protocol but TCP.
+    NotTcp,
+}
+
+/// A copy of what leaves `device` (a production instance's veth, towards the
+/// instance) to `to` (its clone's veth), or only counted.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Tap {
+    /// The production instance's veth (host side).
+    pub device: IfName,
+    /// The clone's veth (host side); none: only counted.
+    pub to: Option<IfName>,
+    /// One packet in `every` is copied (1: all).
+    pub every: u32,
+    /// The VNIs of the production/mirror pair it serves.
+    pub pair: [Vni; 2],
+    /// What it is, in words.
+    pub comment: String,
 }
 
 impl DataPlane {

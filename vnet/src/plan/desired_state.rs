@@ -10,9 +10,11 @@ use super::dataplane::{
     DataPlane, FdbEntry, Link, NeighborEntry, UnreachablePeer, VXLAN_OVERHEAD, VXLAN_PORT,
 };
 use super::names::{IfName, NetnsName};
+use super::routing;
 use crate::attach::Attachments;
 use crate::mac::MacAddr;
 use crate::name::{CloudId, InstanceId, VnetName};
+use crate::policy::FlowRule;
 use crate::registry::VnetRecord;
 use crate::vni::Vni;
 
@@ -28,6 +30,28 @@ pub struct MemberVnet<'a> {
     pub record: &'a VnetRecord,
     /// Its attachments in every cloud.
     pub attachments: &'a Attachments,
+    /// For a VNet of a production/mirror pair: whether the pair is swapped
+    /// (the mirror carries production traffic). False for any other VNet.
+    pub swapped: bool,
+}
+
+impl MemberVnet<'_> {
+    /// Whether the VNet carries production traffic: it has the gateway and
+    /// takes part in routing and flow policies. A Mirror VNet does only while
+    /// swapped, its production only while not.
+    pub fn is_active(&self) -> bool {
+        self.record.is_mirror() == self.swapped
+    }
+
+    /// The namespace of an instance attached to this VNet here: the
+    /// instance's own, or its clone's for a Mirror VNet.
+    pub fn namespace(&self, cloud: &CloudId, instance: &InstanceId) -> NetnsName {
+        if self.record.is_mirror() {
+            NetnsName::clone_of(cloud, instance)
+        } else {
+            NetnsName::of(cloud, instance)
+        }
+    }
 }
 
 /// What the broker knows: itself, its peers and its VNets.
@@ -47,6 +71,8 @@ pub struct BrokerInput<'a> {
     pub peers: BTreeMap<CloudId, Ipv4Addr>,
     /// The VNets the broker is a member of.
     pub vnets: Vec<MemberVnet<'a>>,
+    /// The agreed inter-domain flow rules.
+    pub policies: Vec<FlowRule>,
 }
 
 /// The data plane the broker described by `input` should have.
@@ -67,6 +93,7 @@ pub fn desired(input: &BrokerInput<'_>) -> Result<DataPlane, PlanError> {
     for vnet in &input.vnets {
         add_vnet(input, vnet, mtu, &mut plane);
     }
+    routing::add_routing(input, &input.vnets, &mut plane);
     Ok(plane)
 }
 
@@ -89,14 +116,19 @@ pub fn desired_with_refusals(input: &BrokerInput<'_>) -> Result<Planned, PlanErr
     let mtu = overlay_mtu(input)?;
     let mut seen = Seen::default();
     let mut planned = Planned::default();
+    let mut admitted = Vec::new();
     for vnet in &input.vnets {
         match seen.admit(input, vnet) {
-            Ok(()) => add_vnet(input, vnet, mtu, &mut planned.plane),
+            Ok(()) => {
+                add_vnet(input, vnet, mtu, &mut planned.plane);
+                admitted.push(*vnet);
+            }
             Err(error) => {
                 planned.refused.insert(vnet.record.vni, error);
             }
         }
     }
+    routing::add_routing(input, &admitted, &mut planned.plane);
     Ok(planned)
 }
 
@@ -117,7 +149,7 @@ fn overlay_mtu(input: &BrokerInput<'_>) -> Result<u16, PlanError> {
 #[derive(Default)]
 struct Seen<'a> {
     vnis: BTreeMap<Vni, &'a VnetName>,
-    local_instances: BTreeMap<&'a InstanceId, &'a VnetName>,
+    local_instances: BTreeMap<NetnsName, &'a VnetName>,
 }
 
 impl<'a> Seen<'a> {
@@ -157,14 +189,15 @@ impl<'a> Seen<'a> {
                 });
             }
             if binding.cloud == input.cloud {
-                if let Some(first) = self.local_instances.get(&binding.instance) {
+                let namespace = vnet.namespace(&input.cloud, &binding.instance);
+                if let Some(first) = self.local_instances.get(&namespace) {
                     return Err(PlanError::InstanceInTwoVnets {
                         instance: binding.instance.clone(),
                         first: (*first).clone(),
                         second: name.clone(),
                     });
                 }
-                local.push(&binding.instance);
+                local.push(namespace);
             }
         }
         self.vnis.insert(record.vni, name);
@@ -178,6 +211,7 @@ fn add_vnet(input: &BrokerInput<'_>, vnet: &MemberVnet<'_>, mtu: u16, plane: &mu
     let MemberVnet {
         record,
         attachments,
+        ..
     } = vnet;
     let vni = record.vni;
     let (vxlan, bridge) = (IfName::vxlan(vni), IfName::bridge(vni));
@@ -238,7 +272,7 @@ fn add_vnet(input: &BrokerInput<'_>, vnet: &MemberVnet<'_>, mtu: u16, plane: &mu
                 Link::Veth {
                     name,
                     bridge: bridge.clone(),
-                    netns: NetnsName::of(&input.cloud, &binding.instance),
+                    netns: vnet.namespace(&input.cloud, &binding.instance),
                     peer: IfName::instance_side(),
                     address,
                     mac: binding.mac,
@@ -449,6 +483,7 @@ mod tests {
         input.vnets.push(MemberVnet {
             record: &elsewhere,
             attachments: &red_attachments,
+            swapped: false,
         });
         let error = desired(&input).expect_err("not a member");
         assert_eq!(
@@ -478,6 +513,7 @@ mod tests {
         input.vnets.push(MemberVnet {
             record: &clash,
             attachments: &clash_attachments,
+            swapped: false,
         });
         let error = desired(&input).expect_err("same VNI");
         assert_eq!(

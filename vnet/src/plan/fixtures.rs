@@ -122,12 +122,15 @@ impl Federation {
                 MemberVnet {
                     record: &self.blue,
                     attachments: &self.blue_attachments,
+                    swapped: false,
                 },
                 MemberVnet {
                     record: &self.green,
                     attachments: &self.green_attachments,
+                    swapped: false,
                 },
             ],
+            policies: Vec::new(),
         }
     }
 }

@@ -9,6 +9,9 @@
 //! - [`desired_state`]: from the broker's VNets, attachments and peers to the
 //!   [`DataPlane`] it should have.
 //! - [`namespaces`]: the instances' namespaces to have, and the stale ones.
+//! - [`routing`]: gateways and routing between VNets, the filter enforcing
+//!   the inter-domain flow policies, and the taps feeding Mirror VNets
+//!   (applied by the driver with netlink and nftables, not by [`reconcile`]).
 //! - [`reconciliation`]: from what is there ([`ActualState`]) to what should be,
 //!   as an ordered list of [`Action`]s for the netlink/tc driver.
 
@@ -17,12 +20,14 @@ pub mod desired_state;
 pub mod names;
 pub mod namespaces;
 pub mod reconciliation;
+pub mod routing;
 
 #[cfg(test)]
 mod fixtures;
 
 pub use dataplane::{
-    DataPlane, FdbEntry, Link, NeighborEntry, UnreachablePeer, VXLAN_OVERHEAD, VXLAN_PORT,
+    Allow, DataPlane, FdbEntry, Gateway, L4, Link, NeighborEntry, ROUTE_TABLE_BASE,
+    RULE_PRIORITY_LOOKUP, RULE_PRIORITY_PROHIBIT, Tap, UnreachablePeer, VXLAN_OVERHEAD, VXLAN_PORT,
 };
 pub use desired_state::{BrokerInput, MemberVnet, Planned, desired, desired_with_refusals};
 pub use names::{IfName, NetnsName};

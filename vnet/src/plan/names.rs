@@ -26,6 +26,8 @@ pub const INSTANCE_SIDE: &str = "eth0";
 pub const NETNS_PREFIX: &str = "ic-";
 /// Between the cloud and the instance in a namespace's name.
 pub const NETNS_SEPARATOR: char = '.';
+/// Suffix of the namespace of an instance's clone in a Mirror VNet.
+pub const MIRROR_SUFFIX: &str = ".mirror";
 /// Prefix of the instance side of a veth pair while it is still in the
 /// underlay namespace, before it is moved into the instance's namespace
 /// and renamed [`INSTANCE_SIDE`].
@@ -168,13 +170,16 @@ impl fmt::Display for IfName {
 /// broker can tell its own from the rest. The separator is a '.', which
 /// neither a cloud id nor an instance name may contain, so a name reads back
 /// one way only (`ic-cloud-a-web-1` could be cloud `cloud` with instance
-/// `a-web-1`). At most 130 bytes (3 + 63 + 1 + 63), well within a file
-/// name's 255: no truncation or hashing is needed.
+/// `a-web-1`). The clone of an instance in a Mirror VNet has a namespace
+/// of its own, `ic-<cloud>.<instance>.mirror` (the same address and MAC as
+/// the instance, on the mirror's VNI). At most 137 bytes (3 + 63 + 1 + 63 +
+/// 7), well within a file name's 255: no truncation or hashing is needed.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct NetnsName {
     cloud: CloudId,
     instance: InstanceId,
+    mirror: bool,
 }
 
 impl NetnsName {
@@ -183,7 +188,21 @@ impl NetnsName {
         Self {
             cloud: cloud.clone(),
             instance: instance.clone(),
+            mirror: false,
         }
+    }
+
+    /// The namespace of `instance`'s clone in a Mirror VNet.
+    pub fn clone_of(cloud: &CloudId, instance: &InstanceId) -> Self {
+        Self {
+            mirror: true,
+            ..Self::of(cloud, instance)
+        }
+    }
+
+    /// Whether this is the namespace of a clone in a Mirror VNet.
+    pub fn is_clone(&self) -> bool {
+        self.mirror
     }
 
     /// What the names of `cloud`'s instances' namespaces start with
@@ -208,10 +227,15 @@ impl FromStr for NetnsName {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         s.strip_prefix(NETNS_PREFIX)
             .and_then(|rest| rest.split_once(NETNS_SEPARATOR))
-            .and_then(|(cloud, instance)| {
+            .and_then(|(cloud, rest)| {
+                let (instance, mirror) = match rest.strip_suffix(MIRROR_SUFFIX) {
+                    Some(instance) => (instance, true),
+                    None => (rest, false),
+                };
                 Some(Self {
                     cloud: CloudId::new(cloud).ok()?,
                     instance: InstanceId::new(instance).ok()?,
+                    mirror,
                 })
             })
             .ok_or_else(|| PlanError::BadNetnsName(snippet(s)))
@@ -241,8 +265,10 @@ impl fmt::Display for NetnsName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{NETNS_PREFIX}{}{NETNS_SEPARATOR}{}",
-            self.cloud, self.instance
+            "{NETNS_PREFIX}{}{NETNS_SEPARATOR}{}{}",
+            self.cloud,
+            self.instance,
+            if self.mirror { MIRROR_SUFFIX } else { "" }
         )
     }
 }
@@ -326,6 +352,24 @@ mod tests {
                 format!("network namespace {bad:?} is not ic-<cloud>.<instance>")
             );
         }
+    }
+
+    #[test]
+    fn a_clone_s_namespace_reads_back_as_a_clone() {
+        let web = InstanceId::new("web-1").expect("valid");
+        let a = CloudId::new("cloud-a").expect("valid");
+        let clone = NetnsName::clone_of(&a, &web);
+        assert_eq!(clone.to_string(), "ic-cloud-a.web-1.mirror");
+        assert_eq!(
+            "ic-cloud-a.web-1.mirror".parse::<NetnsName>(),
+            Ok(clone.clone())
+        );
+        assert!(clone.is_clone());
+        assert!(!NetnsName::of(&a, &web).is_clone());
+        assert_ne!(clone, NetnsName::of(&a, &web));
+        assert_eq!(clone.instance(), &web);
+        assert!(clone.to_string().starts_with(&NetnsName::prefix(&a)));
+        assert!("ic-cloud-a.web-1.other".parse::<NetnsName>().is_err());
     }
 
     #[test]

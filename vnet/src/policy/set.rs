@@ -38,6 +38,9 @@ impl fmt::Display for RuleState {
 pub struct PolicySet {
     owners: BTreeMap<Domain, TenantId>,
     rules: BTreeMap<FlowRule, RuleState>,
+    // Who proposed each rule: [`RuleState::Agreed`] forgets it, and the
+    // parties still want to see it. Absent for a rule restored without it.
+    proposers: BTreeMap<FlowRule, TenantId>,
 }
 
 /// The serialized form; every rule is checked again on the way in.
@@ -51,6 +54,9 @@ struct RawPolicySet {
 struct RuleEntry {
     rule: FlowRule,
     state: RuleState,
+    /// Who proposed an agreed rule (a proposal names it in its state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    proposed_by: Option<TenantId>,
 }
 
 impl PolicySet {
@@ -103,6 +109,7 @@ impl PolicySet {
         } else {
             RuleState::Proposed { by: by.clone() }
         };
+        self.proposers.insert(rule.clone(), by.clone());
         self.rules.insert(rule, state.clone());
         Ok(state)
     }
@@ -152,9 +159,41 @@ impl PolicySet {
                 by: by.clone(),
             });
         }
-        self.rules
+        let state = self
+            .rules
             .remove(rule)
-            .ok_or_else(|| PolicyError::NoSuchRule { rule: rule.clone() })
+            .ok_or_else(|| PolicyError::NoSuchRule { rule: rule.clone() })?;
+        self.proposers.remove(rule);
+        Ok(state)
+    }
+
+    /// Where `rule` stands, if it exists.
+    pub fn state(&self, rule: &FlowRule) -> Option<&RuleState> {
+        self.rules.get(rule)
+    }
+
+    /// The owner who proposed `rule`, if it exists and that is known (a
+    /// rule agreed before proposers were recorded has none).
+    pub fn proposer(&self, rule: &FlowRule) -> Option<&TenantId> {
+        match self.rules.get(rule)? {
+            RuleState::Proposed { by } => Some(by),
+            RuleState::Agreed => self.proposers.get(rule),
+        }
+    }
+
+    /// The owner whose agreement `rule` waits for: the owner of its other
+    /// domain while it is proposed; `None` once agreed or if it does not
+    /// exist.
+    pub fn awaited(&self, rule: &FlowRule) -> Option<&TenantId> {
+        let RuleState::Proposed { by } = self.rules.get(rule)? else {
+            return None;
+        };
+        let (from_owner, to_owner) = self.owners_of(rule).ok()?;
+        Some(if by == from_owner {
+            to_owner
+        } else {
+            from_owner
+        })
     }
 
     /// Every rule with its state, in rule order.
@@ -216,14 +255,27 @@ impl TryFrom<RawPolicySet> for PolicySet {
         let mut set = PolicySet {
             owners: raw.owners,
             rules: BTreeMap::new(),
+            proposers: BTreeMap::new(),
         };
-        for RuleEntry { rule, state } in raw.rules {
+        for RuleEntry {
+            rule,
+            state,
+            proposed_by,
+        } in raw.rules
+        {
             let (from_owner, to_owner) = set.owners_of(&rule)?;
+            let an_owner = |t: &TenantId| t == from_owner || t == to_owner;
             let fits = match &state {
-                RuleState::Agreed => true,
+                RuleState::Agreed => proposed_by.as_ref().is_none_or(an_owner),
                 RuleState::Proposed { by } => {
-                    from_owner != to_owner && (by == from_owner || by == to_owner)
+                    from_owner != to_owner
+                        && an_owner(by)
+                        && proposed_by.as_ref().is_none_or(|p| p == by)
                 }
+            };
+            let proposer = match &state {
+                RuleState::Agreed => proposed_by,
+                RuleState::Proposed { by } => Some(by.clone()),
             };
             if !fits {
                 return Err(PolicyError::InconsistentState { rule, state });
@@ -233,6 +285,9 @@ impl TryFrom<RawPolicySet> for PolicySet {
                     rule,
                     state: existing.clone(),
                 });
+            }
+            if let Some(proposer) = proposer {
+                set.proposers.insert(rule.clone(), proposer);
             }
             set.rules.insert(rule, state);
         }
@@ -247,7 +302,14 @@ impl From<PolicySet> for RawPolicySet {
             rules: set
                 .rules
                 .into_iter()
-                .map(|(rule, state)| RuleEntry { rule, state })
+                .map(|(rule, state)| RuleEntry {
+                    proposed_by: match state {
+                        RuleState::Agreed => set.proposers.get(&rule).cloned(),
+                        RuleState::Proposed { .. } => None,
+                    },
+                    rule,
+                    state,
+                })
                 .collect(),
         }
     }
@@ -470,6 +532,69 @@ mod tests {
         let error = set.withdraw(&other, &tenant("acme")).expect_err("missing");
         assert_eq!(error.to_string(), "there is no rule web -> db icmp");
         assert_eq!(set.rules().count(), 1);
+    }
+
+    #[test]
+    fn a_rule_remembers_its_proposer_and_whom_it_awaits() {
+        let mut set = policies();
+        assert_eq!(set.state(&web_to_db()), None);
+        assert_eq!(set.proposer(&web_to_db()), None);
+        set.propose(web_to_db(), &tenant("globex"))
+            .expect("proposed");
+        assert_eq!(
+            set.state(&web_to_db()),
+            Some(&RuleState::Proposed {
+                by: tenant("globex")
+            })
+        );
+        assert_eq!(set.proposer(&web_to_db()), Some(&tenant("globex")));
+        assert_eq!(set.awaited(&web_to_db()), Some(&tenant("acme")));
+        set.agree(&web_to_db(), &tenant("acme")).expect("agreed");
+        assert_eq!(set.state(&web_to_db()), Some(&RuleState::Agreed));
+        assert_eq!(
+            set.proposer(&web_to_db()),
+            Some(&tenant("globex")),
+            "agreeing keeps the proposer"
+        );
+        assert_eq!(set.awaited(&web_to_db()), None);
+        set.withdraw(&web_to_db(), &tenant("acme"))
+            .expect("withdrawn");
+        assert_eq!(set.proposer(&web_to_db()), None);
+
+        let inside = rule("web", "api", Proto::Any, None);
+        set.propose(inside.clone(), &tenant("acme"))
+            .expect("agreed");
+        assert_eq!(set.proposer(&inside), Some(&tenant("acme")));
+        assert_eq!(set.awaited(&inside), None);
+    }
+
+    #[test]
+    fn the_proposer_of_an_agreed_rule_survives_serde_and_may_be_missing() {
+        let mut set = policies();
+        set.propose(web_to_db(), &tenant("globex"))
+            .expect("proposed");
+        set.agree(&web_to_db(), &tenant("acme")).expect("agreed");
+        let text = serde_json::to_string(&set).expect("serializes");
+        assert!(text.contains(r#""proposed_by":"globex""#), "{text}");
+        let back: PolicySet = serde_json::from_str(&text).expect("deserializes");
+        assert_eq!(back.proposer(&web_to_db()), Some(&tenant("globex")));
+        assert_eq!(back, set);
+
+        // Written before proposers were kept: agreed, proposer unknown.
+        let older = text.replace(r#","proposed_by":"globex""#, "");
+        assert_ne!(older, text);
+        let back: PolicySet = serde_json::from_str(&older).expect("deserializes");
+        assert_eq!(back.state(&web_to_db()), Some(&RuleState::Agreed));
+        assert_eq!(back.proposer(&web_to_db()), None);
+
+        let stranger = text.replace(r#""proposed_by":"globex""#, r#""proposed_by":"initech""#);
+        let error = serde_json::from_str::<PolicySet>(&stranger).expect_err("not an owner");
+        assert!(
+            error
+                .to_string()
+                .contains("restored rule web -> db tcp/5432 is agreed"),
+            "{error}"
+        );
     }
 
     #[test]
