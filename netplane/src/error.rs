@@ -66,6 +66,30 @@ pub enum Error {
         detail: String,
     },
 
+    /// A sysctl file (`/proc/sys/net/...`) could not be read or written.
+    #[error("{action}{}: {source}", in_netns(namespace.as_deref()))]
+    Sysctl {
+        /// The operation, in words (it names the setting and the link).
+        action: String,
+        /// The namespace whose setting it is.
+        namespace: Option<String>,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// `nft` could not be run, refused a ruleset, or answered what could not
+    /// be read.
+    #[error("{action}{}: {detail}", in_netns(namespace.as_deref()))]
+    Nft {
+        /// The operation, in words (it names the nftables table).
+        action: String,
+        /// The namespace `nft` was run in.
+        namespace: Option<String>,
+        /// What failed, with what `nft` printed on stderr.
+        detail: String,
+    },
+
     /// An argument was rejected before anything was sent to the kernel.
     #[error("invalid {what} {value:?}: {reason}")]
     InvalidArgument {
@@ -91,7 +115,7 @@ impl Error {
     pub fn errno(&self) -> Option<i32> {
         match self {
             Error::Kernel { errno, .. } => Some(*errno),
-            Error::Namespace { source, .. } => source.raw_os_error(),
+            Error::Namespace { source, .. } | Error::Sysctl { source, .. } => source.raw_os_error(),
             _ => None,
         }
     }
@@ -197,6 +221,20 @@ mod tests {
             "setting icv1 up in netns u1: no link named icv1"
         );
         assert!(e.is_not_found());
+    }
+
+    #[test]
+    fn nft_errors_name_the_table_the_namespace_and_nfts_reason() {
+        let e = Error::Nft {
+            action: "replacing nft table netdev intercloud_taps".to_owned(),
+            namespace: Some("u1".to_owned()),
+            detail: "nft failed (exit status: 1): Error: Interface does not exist".to_owned(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "replacing nft table netdev intercloud_taps in netns u1: nft failed (exit status: \
+             1): Error: Interface does not exist"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The network plane driver: realizes one broker's side of a cross-cloud VNet
 //! on the Linux kernel, through netlink (the `rtnetlink` crate), never by
-//! running `ip` or `bridge`.
+//! running `ip` or `bridge`; only nftables rulesets go through `nft`, as
+//! JSON.
 //!
 //! Decisions (which VNI, which names, which remote VTEPs) are made elsewhere;
 //! this crate executes actions and reports the kernel's actual state:
@@ -19,11 +20,27 @@
 //!   head-end replication), [`Netplane::fdb_delete`], [`Netplane::fdb_list`].
 //! - Rate caps: a TBF root qdisc ([`Netplane::set_rate`],
 //!   [`Netplane::clear_rate`], [`Netplane::rate`]).
+//! - Routing between VNets: permanent IPv4 neighbor entries
+//!   ([`Netplane::neigh_replace`], [`Netplane::neigh_delete`],
+//!   [`Netplane::neighbors`]); routes of a table, by device or via a
+//!   gateway ([`Netplane::route_replace`], [`Netplane::route_replace_via`],
+//!   [`Netplane::route_delete`], [`Netplane::routes`], [`RouteInfo`]);
+//!   policy rules on the input interface ([`RuleSpec`],
+//!   [`Netplane::rule_add`], [`Netplane::rule_delete`], [`Netplane::rules`]);
+//!   per-link IPv4 forwarding ([`Netplane::set_forwarding`],
+//!   [`Netplane::forwarding`]), a sysctl written from a thread inside the
+//!   handle's namespace.
+//! - nftables, through `nft` (its JSON schema, never its text): the VNet
+//!   firewall ([`Firewall`], `table inet intercloud`) and traffic taps
+//!   ([`Taps`], `table netdev intercloud_taps`), each replaced whole in one
+//!   transaction by [`Nft`], with the rules' counters read back
+//!   ([`Nft::counters`]).
 //! - [`Created`]: the log of what a multi-step operation made, to undo it
 //!   all when a later step fails.
 //!
 //! Every call needs root (CAP_NET_ADMIN, and CAP_SYS_ADMIN for namespaces)
-//! and a tokio runtime with I/O enabled.
+//! and a tokio runtime with I/O enabled; [`Nft`] also needs `nft` (and `ip`
+//! for a named namespace) in PATH.
 
 #![forbid(unsafe_code)]
 
@@ -31,9 +48,17 @@ mod created;
 mod error;
 mod fdb;
 mod link;
+mod neigh;
 mod netns;
+mod nft;
 mod rate;
+mod route;
+mod rule;
+mod sysctl;
 mod types;
+
+use std::fs::File;
+use std::sync::Arc;
 
 use rtnetlink::Handle;
 use tokio::task::JoinHandle;
@@ -42,9 +67,12 @@ pub use created::{Created, Made};
 pub use error::Error;
 pub use ipnet::Ipv4Net;
 pub use netns::{NETNS_DIR, netns_path};
+pub use nft::{
+    FIREWALL_TABLE, Firewall, ForwardAllow, L4Match, Nft, RuleCounter, TAPS_TABLE, Tap, Taps,
+};
 pub use types::{
-    FdbEntry, LinkInfo, MAX_IFNAME, MAX_VNI, Mac, MacDisplay, Removed, VXLAN_PORT, VxlanInfo,
-    VxlanSpec, ZERO_MAC,
+    FdbEntry, LinkInfo, MAIN_TABLE, MAX_IFNAME, MAX_VNI, Mac, MacDisplay, Removed, RouteInfo,
+    RuleAction, RuleSpec, VXLAN_PORT, VxlanInfo, VxlanSpec, ZERO_MAC,
 };
 
 /// A netlink (rtnetlink) handle bound to one network namespace.
@@ -56,6 +84,9 @@ pub use types::{
 pub struct Netplane {
     handle: Handle,
     namespace: Option<String>,
+    /// The nsfs file of the named namespace the socket was made in: what a
+    /// thread enters to act on the namespace through `/proc` (sysctls).
+    netns_file: Option<Arc<File>>,
     connection: JoinHandle<()>,
 }
 
@@ -87,6 +118,7 @@ impl Netplane {
         Ok(Netplane {
             handle,
             namespace: None,
+            netns_file: None,
             connection: runtime.spawn(connection),
         })
     }
@@ -98,11 +130,12 @@ impl Netplane {
     /// namespace.
     pub async fn in_namespace(name: &str) -> Result<Netplane, Error> {
         let action = format!("opening a netlink socket in netns {name}");
-        let file = netns::open_netns(&action, name)?;
+        let file = Arc::new(netns::open_netns(&action, name)?);
         let runtime = runtime(&action, Some(name))?;
         let ns = name.to_owned();
         let what = action.clone();
         let in_thread = runtime.clone();
+        let kept = file.clone();
         let (connection, handle) = netns::on_fresh_thread(&action, move || {
             netns::enter(&what, &ns, &file)?;
             // The socket is registered with the caller's runtime, from here.
@@ -120,6 +153,7 @@ impl Netplane {
         Ok(Netplane {
             handle,
             namespace: Some(name.to_owned()),
+            netns_file: Some(kept),
             connection: runtime.spawn(connection),
         })
     }

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
+use ipnet::Ipv4Net;
+
 use crate::Error;
 
 /// A 48-bit Ethernet address.
@@ -128,6 +130,45 @@ pub struct FdbEntry {
     pub permanent: bool,
 }
 
+/// The main routing table (`ip route` without `table`).
+pub const MAIN_TABLE: u32 = 254;
+
+/// One IPv4 unicast route of a table, as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RouteInfo {
+    /// The destination prefix (`0.0.0.0/0` for the default route).
+    pub dst: Ipv4Net,
+    /// The output device, by name (`None` for a multipath route, or a
+    /// device that went away).
+    pub link: Option<String>,
+    /// The next hop, for a route via a gateway.
+    pub gateway: Option<Ipv4Addr>,
+}
+
+/// A policy routing rule matched on the input interface (`ip rule add
+/// priority P iif IIF lookup T` or `... prohibit`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RuleSpec {
+    /// The rule's priority (lower is tried first); also what tells rules
+    /// apart.
+    pub priority: u32,
+    /// The input interface the rule matches (by name: the device need not
+    /// exist yet).
+    pub iif: String,
+    /// What a matching packet gets.
+    pub action: RuleAction,
+}
+
+/// What a [`RuleSpec`] does with a packet it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuleAction {
+    /// Look the destination up in this routing table (falling through to
+    /// the next rule when the table has no route for it).
+    Lookup(u32),
+    /// Refuse: the sender gets an ICMP "administratively prohibited".
+    Prohibit,
+}
+
 /// The outcome of a removal: removing what is not there is not an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removed {
@@ -182,6 +223,17 @@ pub(crate) fn check_nsname(name: &str) -> Result<(), Error> {
         }),
         None => Ok(()),
     }
+}
+
+pub(crate) fn check_table(table: u32) -> Result<(), Error> {
+    if table == 0 {
+        return Err(Error::InvalidArgument {
+            what: "routing table",
+            value: table.to_string(),
+            reason: "0 is no table (RT_TABLE_UNSPEC)",
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn check_vni(vni: u32) -> Result<(), Error> {

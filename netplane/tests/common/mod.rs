@@ -112,3 +112,76 @@ pub fn process_netns() -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// Runs `f` on a thread of its own that has entered the named namespace
+/// (sockets made there stay in it), and waits for it.
+pub fn in_netns<T, F>(ns: &str, f: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let file = std::fs::File::open(format!("/run/netns/{ns}")).expect("open the namespace");
+    std::thread::spawn(move || {
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        f()
+    })
+    .join()
+    .expect("the namespace thread")
+}
+
+/// `ip netns exec NS ping -c COUNT -i INTERVAL DST`: many echo requests in
+/// a short time (an interval below 0.2 s needs root).
+pub async fn ping_burst(ns: &str, dst: &str, count: u32, interval_s: f64) -> Ping {
+    let deadline = (f64::from(count) * interval_s).ceil() as u64 + 5;
+    let child = tokio::process::Command::new("ip")
+        .args(["netns", "exec", ns, "ping", "-n", "-q", "-c"])
+        .arg(count.to_string())
+        .arg("-i")
+        .arg(interval_s.to_string())
+        .arg("-W")
+        .arg("1")
+        .arg("-w")
+        .arg(deadline.to_string())
+        .arg(dst)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(deadline + 5), child)
+        .await
+        .expect("ping ran past its deadline")
+        .expect("run ip netns exec ping");
+    Ping {
+        ok: out.status.success(),
+        output: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// `ip netns exec NS ARGS...`, which must succeed; its stdout.
+pub fn run_in(ns: &str, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ip netns exec");
+    if let (Some(mut pipe), Some(text)) = (child.stdin.take(), stdin) {
+        pipe.write_all(text.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait for ip netns exec");
+    assert!(
+        out.status.success(),
+        "ip netns exec {ns} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
