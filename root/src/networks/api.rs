@@ -7,21 +7,23 @@ use std::sync::Arc;
 
 use intercloud_proto::v1::networks_server::Networks;
 use intercloud_proto::v1::{
-    AttachRequest, Binding as BindingMsg, CreateVnetRequest, DeleteVnetRequest, DeleteVnetResponse,
-    DetachRequest, DetachResponse, GetVnetRequest, ListVnetsRequest, ListVnetsResponse,
-    SetVtepRequest, SetVtepResponse, Vnet as VnetMsg, VnetEvent, WatchVnetsRequest,
+    AllowFlowRequest, AttachRequest, Binding as BindingMsg, CreateMirrorRequest, CreateVnetRequest,
+    DeleteVnetRequest, DeleteVnetResponse, DetachRequest, DetachResponse,
+    FlowPolicy as FlowPolicyMsg, GetVnetRequest, ListFlowsRequest, ListFlowsResponse,
+    ListVnetsRequest, ListVnetsResponse, RevokeFlowRequest, RevokeFlowResponse, SetVtepRequest,
+    SetVtepResponse, SwapMirrorRequest, Vnet as VnetMsg, VnetEvent, WatchVnetsRequest,
 };
 use intercloud_trust::OperatorScope;
 use intercloud_trust::cert::CertInfo;
 use intercloud_trust::identity::Principal;
 use intercloud_vnet::ipam::IpamError;
-use intercloud_vnet::{AttachError, CloudId, RegistryError, VnetSpec, VniError};
+use intercloud_vnet::{AttachError, CloudId, PolicyError, RegistryError, VnetSpec, VniError};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracing::{error, info};
 
 use super::args;
-use super::convert::{binding_message, vnet_message, vtep_message};
+use super::convert::{binding_message, flow_policy_message, vnet_message, vtep_message};
 use super::error::NetworkError;
 use super::state::{Standing, Viewer};
 use super::store::{NetworkStore, NetworkStoreError};
@@ -54,10 +56,32 @@ pub fn status_of(error: NetworkError) -> Status {
         | NetworkError::RevokedCloud(_)
         | NetworkError::BadVtep { .. } => Status::invalid_argument(message),
         NetworkError::NotFound { .. } => Status::not_found(message),
-        NetworkError::NotMember { .. } | NetworkError::NotYourBinding { .. } => {
-            Status::permission_denied(message)
-        }
-        NetworkError::HasBindings { .. } => Status::failed_precondition(message),
+        NetworkError::NotMember { .. }
+        | NetworkError::NotYourBinding { .. }
+        | NetworkError::DomainOwned { .. }
+        | NetworkError::NotAnOwner { .. } => Status::permission_denied(message),
+        NetworkError::HasBindings { .. }
+        | NetworkError::MirrorBindings { .. }
+        | NetworkError::NoMirror { .. }
+        | NetworkError::SwapOfMirror { .. } => Status::failed_precondition(message),
+        NetworkError::UnknownDomain { .. } => Status::not_found(message),
+        NetworkError::Inconsistent(_) => internal(message),
+        NetworkError::Policy(policy) => match policy {
+            PolicyError::UnknownProto(_)
+            | PolicyError::BadPortRange { .. }
+            | PolicyError::PortWithoutPorts { .. }
+            | PolicyError::SameDomain { .. } => Status::invalid_argument(message),
+            PolicyError::UnknownDomain { .. } | PolicyError::NoSuchRule { .. } => {
+                Status::not_found(message)
+            }
+            PolicyError::DomainOwned { .. }
+            | PolicyError::NotAnOwner { .. }
+            | PolicyError::NotTheOtherOwner { .. } => Status::permission_denied(message),
+            PolicyError::AlreadyExists { .. }
+            | PolicyError::AlreadyAgreed { .. }
+            | PolicyError::ProposerCannotAgree { .. } => Status::already_exists(message),
+            _ => internal(message),
+        },
         NetworkError::VtepTaken { .. } => Status::already_exists(message),
         NetworkError::Registry(registry) => match registry {
             RegistryError::Duplicate { .. } => Status::already_exists(message),
@@ -156,12 +180,13 @@ impl Networks for NetworksApi {
         let caller = self.core.admitted(&request).await?;
         let cloud = acting_cloud(caller, "CreateVnet")?;
         let body = request.get_ref();
+        let tenant = args::tenant_of(&cloud).map_err(status_of)?;
         let spec = VnetSpec::new(
             args::vnet_name("name", &body.name).map_err(status_of)?,
-            args::tenant_of(&cloud).map_err(status_of)?,
+            tenant.clone(),
             args::cidr(&body.cidr).map_err(status_of)?,
             args::clouds(&body.clouds).map_err(status_of)?,
-            args::domain(&body.domain).map_err(status_of)?,
+            args::domain(&body.domain, &tenant).map_err(status_of)?,
             args::bandwidth(&body.bandwidth).map_err(status_of)?,
         )
         .map_err(|e| status_of(e.into()))?;
@@ -320,6 +345,111 @@ impl Networks for NetworksApi {
             vtep: Some(vtep_message(&cloud, address)),
             changed,
         }))
+    }
+
+    async fn allow_flow(
+        &self,
+        request: Request<AllowFlowRequest>,
+    ) -> Result<Response<FlowPolicyMsg>, Status> {
+        let caller = self.core.admitted(&request).await?;
+        let cloud = acting_cloud(caller, "AllowFlow")?;
+        let tenant = args::tenant_of(&cloud).map_err(status_of)?;
+        let rule = args::flow_rule(request.get_ref().rule.as_ref()).map_err(status_of)?;
+        let policy = self
+            .networks
+            .update(|s| s.allow_flow(&tenant, rule.clone(), now()))
+            .await
+            .inspect_err(|e| info!(%tenant, %rule, reason = %e, "flow rule refused"))
+            .map_err(store_status)?;
+        match &policy.awaiting {
+            Some(awaiting) => info!(%tenant, %rule, %awaiting, "flow rule proposed"),
+            None => info!(%tenant, %rule, "flow rule agreed"),
+        }
+        Ok(Response::new(flow_policy_message(&policy)))
+    }
+
+    async fn revoke_flow(
+        &self,
+        request: Request<RevokeFlowRequest>,
+    ) -> Result<Response<RevokeFlowResponse>, Status> {
+        let caller = self.core.admitted(&request).await?;
+        let cloud = acting_cloud(caller, "RevokeFlow")?;
+        let tenant = args::tenant_of(&cloud).map_err(status_of)?;
+        let rule = args::flow_rule(request.get_ref().rule.as_ref()).map_err(status_of)?;
+        let policy = self
+            .networks
+            .update(|s| s.revoke_flow(&tenant, &rule, now()))
+            .await
+            .map_err(store_status)?;
+        info!(%tenant, %rule, was_agreed = policy.agreed, "flow rule withdrawn");
+        Ok(Response::new(RevokeFlowResponse {
+            revoked: Some(flow_policy_message(&policy)),
+        }))
+    }
+
+    async fn list_flows(
+        &self,
+        request: Request<ListFlowsRequest>,
+    ) -> Result<Response<ListFlowsResponse>, Status> {
+        let caller = self.core.admitted(&request).await?;
+        let viewer = viewer(caller)?;
+        let policies = self
+            .networks
+            .read(|s| s.flows(&viewer).iter().map(flow_policy_message).collect())
+            .await;
+        Ok(Response::new(ListFlowsResponse { policies }))
+    }
+
+    async fn create_mirror(
+        &self,
+        request: Request<CreateMirrorRequest>,
+    ) -> Result<Response<VnetMsg>, Status> {
+        let caller = self.core.admitted(&request).await?;
+        let cloud = acting_cloud(caller, "CreateMirror")?;
+        let tenant = args::tenant_of(&cloud).map_err(status_of)?;
+        let body = request.get_ref();
+        let production = args::vnet_name("vnet", &body.vnet).map_err(status_of)?;
+        let name = args::mirror_name(&body.name, &production).map_err(status_of)?;
+        let strategy = args::mirror_strategy(&body.strategy).map_err(status_of)?;
+        let view = self
+            .networks
+            .update(|s| s.create_mirror(&tenant, &production, name, strategy, now()))
+            .await
+            .inspect_err(|e| info!(%tenant, vnet = %production, reason = %e, "mirror refused"))
+            .map_err(store_status)?;
+        info!(
+            %tenant,
+            vnet = %production,
+            mirror = %view.record.spec.name(),
+            vni = %view.record.vni,
+            %strategy,
+            clones = view.bindings.len(),
+            "mirror created"
+        );
+        Ok(Response::new(vnet_message(&view)))
+    }
+
+    async fn swap_mirror(
+        &self,
+        request: Request<SwapMirrorRequest>,
+    ) -> Result<Response<VnetMsg>, Status> {
+        let caller = self.core.admitted(&request).await?;
+        let cloud = acting_cloud(caller, "SwapMirror")?;
+        let tenant = args::tenant_of(&cloud).map_err(status_of)?;
+        let name = args::vnet_name("vnet", &request.get_ref().vnet).map_err(status_of)?;
+        let view = self
+            .networks
+            .update(|s| s.swap_mirror(&tenant, &name, now()))
+            .await
+            .map_err(store_status)?;
+        info!(
+            %tenant,
+            vnet = %name,
+            mirror = ?view.mirror.as_ref().map(ToString::to_string),
+            swapped = view.swapped,
+            "mirror swapped"
+        );
+        Ok(Response::new(vnet_message(&view)))
     }
 
     type WatchVnetsStream = EventStream;

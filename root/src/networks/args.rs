@@ -4,13 +4,17 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use intercloud_vnet::{Bandwidth, CloudId, Domain, InstanceId, TenantId, VnetName};
+use intercloud_proto::v1::FlowRule as FlowRuleMsg;
+use intercloud_vnet::{
+    Bandwidth, CloudId, Domain, FlowRule, InstanceId, MirrorStrategy, PortRange, Proto, TenantId,
+    VnetName,
+};
 use ipnet::Ipv4Net;
 
 use super::error::NetworkError;
 
-/// The security domain of a VNet created without one.
-pub const DEFAULT_DOMAIN: &str = "default";
+/// What a mirror created without a strategy receives: everything.
+pub const DEFAULT_MIRROR_STRATEGY: MirrorStrategy = MirrorStrategy::Full;
 
 /// Most member clouds one VNet may name: each member floods broadcast
 /// traffic to every other one, so a VNet over hundreds of clouds is a
@@ -60,11 +64,13 @@ pub fn clouds(texts: &[String]) -> Result<BTreeSet<CloudId>, NetworkError> {
         .collect()
 }
 
-/// A security domain; empty means [`DEFAULT_DOMAIN`].
-pub fn domain(text: &str) -> Result<Domain, NetworkError> {
+/// A security domain; empty means the tenant's own, named after it (a
+/// domain belongs to one tenant, so a federation-wide "default" would be
+/// the first tenant's and refused to every other).
+pub fn domain(text: &str, tenant: &TenantId) -> Result<Domain, NetworkError> {
     let text = text.trim();
     let text = if text.is_empty() {
-        DEFAULT_DOMAIN
+        tenant.as_str()
     } else {
         text
     };
@@ -103,6 +109,55 @@ pub fn ip(field: &'static str, text: &str) -> Result<Ipv4Addr, NetworkError> {
                 "{:?} is not an IPv4 address (e.g. 192.0.2.10)",
                 snippet(text)
             ),
+        )
+    })
+}
+
+/// A flow rule: two domains (both required), a protocol (tcp, udp, icmp or
+/// any) and, for tcp and udp, an optional port or port range.
+pub fn flow_rule(message: Option<&FlowRuleMsg>) -> Result<FlowRule, NetworkError> {
+    let message = message.ok_or_else(|| invalid("rule", "is required"))?;
+    let domain = |field: &'static str, text: &str| {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(invalid(field, "is required"));
+        }
+        Domain::new(text).map_err(|e| invalid(field, e))
+    };
+    let from = domain("rule.from_domain", &message.from_domain)?;
+    let to = domain("rule.to_domain", &message.to_domain)?;
+    let proto: Proto = message
+        .proto
+        .trim()
+        .parse()
+        .map_err(|e| invalid("rule.proto", e))?;
+    let port = match message.port.trim() {
+        "" => None,
+        text => Some(
+            text.parse::<PortRange>()
+                .map_err(|e| invalid("rule.port", e))?,
+        ),
+    };
+    FlowRule::new(from, to, proto, port).map_err(|e| invalid("rule", e))
+}
+
+/// What a mirror receives; empty means [`DEFAULT_MIRROR_STRATEGY`].
+pub fn mirror_strategy(text: &str) -> Result<MirrorStrategy, NetworkError> {
+    match text.trim() {
+        "" => Ok(DEFAULT_MIRROR_STRATEGY),
+        text => text.parse().map_err(|e| invalid("strategy", e)),
+    }
+}
+
+/// A mirror's name; empty means `<production>-mirror`.
+pub fn mirror_name(text: &str, production: &VnetName) -> Result<VnetName, NetworkError> {
+    if !text.trim().is_empty() {
+        return vnet_name("name", text);
+    }
+    VnetName::new(&format!("{production}-mirror")).map_err(|e| {
+        invalid(
+            "name",
+            format!("the default mirror name does not fit ({e}); name the mirror"),
         )
     })
 }
@@ -170,7 +225,9 @@ mod tests {
                 .len(),
             2
         );
-        assert_eq!(domain("").expect("default").as_str(), DEFAULT_DOMAIN);
+        let tenant = TenantId::new("cloud-a").expect("valid");
+        assert_eq!(domain("", &tenant).expect("default").as_str(), "cloud-a");
+        assert_eq!(domain(" web ", &tenant).expect("named").as_str(), "web");
         assert_eq!(bandwidth(""), Ok(None));
         assert!(
             bandwidth("10mbps")
@@ -187,6 +244,109 @@ mod tests {
             "ip: \"10.0.0.300\" is not an IPv4 address (e.g. 192.0.2.10)"
         );
         assert!(instance("web 1").is_err());
+    }
+
+    fn rule(from: &str, to: &str, proto: &str, port: &str) -> Result<FlowRule, String> {
+        flow_rule(Some(&FlowRuleMsg {
+            from_domain: from.into(),
+            to_domain: to.into(),
+            proto: proto.into(),
+            port: port.into(),
+        }))
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn flow_rules_parse_and_refusals_carry_the_vnet_crates_reason() {
+        assert_eq!(
+            rule("web", "db", "tcp", "5432").map(|r| r.to_string()),
+            Ok("web -> db tcp/5432".into())
+        );
+        assert_eq!(
+            rule(" web ", "db", "tcp", "8000-8080").map(|r| r.to_string()),
+            Ok("web -> db tcp/8000-8080".into())
+        );
+        assert_eq!(
+            rule("web", "db", "any", "").map(|r| r.to_string()),
+            Ok("web -> db any".into())
+        );
+        for (from, to, proto, port, error) in [
+            (
+                "web",
+                "db",
+                "sctp",
+                "",
+                "rule.proto: protocol \"sctp\" is unknown; the protocols are tcp, udp, icmp and any",
+            ),
+            (
+                "web",
+                "db",
+                "icmp",
+                "443",
+                "rule: a port (443) makes no sense with icmp; ports are for tcp and udp only",
+            ),
+            (
+                "web",
+                "db",
+                "tcp",
+                "0",
+                "rule.port: port range \"0\" is refused: port 0 is not a port",
+            ),
+            (
+                "web",
+                "db",
+                "tcp",
+                "70000",
+                "rule.port: port range \"70000\" is refused: ports go up to 65535",
+            ),
+            (
+                "web",
+                "db",
+                "tcp",
+                "443-80",
+                "rule.port: port range \"443-80\" is refused: its first port is above its last",
+            ),
+            (
+                "web",
+                "web",
+                "tcp",
+                "",
+                "rule: a rule from domain web to itself is pointless: traffic inside a domain is always allowed",
+            ),
+            ("", "db", "tcp", "", "rule.from_domain: is required"),
+        ] {
+            assert_eq!(rule(from, to, proto, port), Err(error.to_owned()));
+        }
+        assert_eq!(
+            flow_rule(None).map_err(|e| e.to_string()),
+            Err("rule: is required".into())
+        );
+    }
+
+    #[test]
+    fn mirror_strategies_and_names_have_defaults() {
+        assert_eq!(mirror_strategy(""), Ok(MirrorStrategy::Full));
+        assert_eq!(
+            mirror_strategy("sample:0.1"),
+            Ok(MirrorStrategy::Sample { every: 10 })
+        );
+        let bad = mirror_strategy("most").expect_err("unknown").to_string();
+        assert!(
+            bad.starts_with("strategy: mirror strategy \"most\" is unknown"),
+            "{bad}"
+        );
+        let blue = VnetName::new("blue").expect("name");
+        assert_eq!(
+            mirror_name("", &blue).map(|n| n.to_string()),
+            Ok("blue-mirror".into())
+        );
+        assert_eq!(
+            mirror_name("shadow", &blue).map(|n| n.to_string()),
+            Ok("shadow".into())
+        );
+        let long = VnetName::new(&"a".repeat(30)).expect("name");
+        let bad = mirror_name("", &long).expect_err("too long").to_string();
+        assert!(bad.ends_with("; name the mirror"), "{bad}");
     }
 
     #[test]

@@ -2,11 +2,14 @@
 
 use intercloud_daemon::grpc::timestamp;
 use intercloud_proto::v1::vnet_event::Kind as EventKind;
-use intercloud_proto::v1::{Binding as BindingMsg, Vnet as VnetMsg, VnetEvent, Vtep as VtepMsg};
-use intercloud_vnet::{Binding, CloudId, TenantId, VnetName};
+use intercloud_proto::v1::{
+    Binding as BindingMsg, FlowPolicy as FlowPolicyMsg, FlowRule as FlowRuleMsg, Vnet as VnetMsg,
+    VnetEvent, Vtep as VtepMsg,
+};
+use intercloud_vnet::{Binding, CloudId, FlowRule, TenantId, VnetName};
 use time::OffsetDateTime;
 
-use super::state::{Change, ChangeKind, VnetView};
+use super::state::{Change, ChangeKind, Policy, VnetView};
 
 /// The message form of a VNet.
 pub fn vnet_message(view: &VnetView) -> VnetMsg {
@@ -30,6 +33,52 @@ pub fn vnet_message(view: &VnetView) -> VnetMsg {
             .map(|(cloud, address)| vtep_message(cloud, *address))
             .collect(),
         created_at: Some(timestamp(view.created_at)),
+        mirror_of: view
+            .record
+            .mirror_of
+            .as_ref()
+            .map(|of| of.production.to_string())
+            .unwrap_or_default(),
+        mirror_strategy: view
+            .record
+            .mirror_of
+            .as_ref()
+            .map(|of| of.strategy.to_string())
+            .unwrap_or_default(),
+        mirror: view
+            .mirror
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        swapped: view.swapped,
+    }
+}
+
+/// The message form of a flow rule (the port empty for every port).
+pub fn flow_rule_message(rule: &FlowRule) -> FlowRuleMsg {
+    FlowRuleMsg {
+        from_domain: rule.from_domain().to_string(),
+        to_domain: rule.to_domain().to_string(),
+        proto: rule.proto().to_string(),
+        port: rule.port().map(|p| p.to_string()).unwrap_or_default(),
+    }
+}
+
+/// The message form of a flow rule and where it stands.
+pub fn flow_policy_message(policy: &Policy) -> FlowPolicyMsg {
+    FlowPolicyMsg {
+        rule: Some(flow_rule_message(&policy.rule)),
+        agreed: policy.agreed,
+        proposed_by: policy
+            .proposed_by
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        awaiting: policy
+            .awaiting
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
     }
 }
 
@@ -58,7 +107,10 @@ pub fn vtep_message(cloud: &CloudId, address: std::net::Ipv4Addr) -> VtepMsg {
 pub fn change_event(change: &Change) -> VnetEvent {
     let spec = &change.vnet.record.spec;
     let (kind, binding, vtep) = match &change.kind {
-        ChangeKind::Created => (EventKind::Created, None, None),
+        // A production whose mirror came or went is re-sent whole, as
+        // watchers take a creation: replace the copy.
+        ChangeKind::Created | ChangeKind::MirrorChanged => (EventKind::Created, None, None),
+        ChangeKind::Swapped => (EventKind::Swapped, None, None),
         ChangeKind::Deleted => (EventKind::Deleted, None, None),
         ChangeKind::BindingAdded(b) => (
             EventKind::BindingAdded,
@@ -83,6 +135,7 @@ pub fn change_event(change: &Change) -> VnetEvent {
         vtep,
         revision: change.revision,
         at: Some(timestamp(change.at)),
+        policies: Vec::new(),
     }
 }
 
@@ -95,6 +148,7 @@ pub fn snapshot_event(view: &VnetView, revision: u64, at: OffsetDateTime) -> Vne
         vtep: None,
         revision,
         at: Some(timestamp(at)),
+        policies: Vec::new(),
     }
 }
 
@@ -107,5 +161,20 @@ pub fn snapshot_end(revision: u64, at: OffsetDateTime) -> VnetEvent {
         vtep: None,
         revision,
         at: Some(timestamp(at)),
+        policies: Vec::new(),
+    }
+}
+
+/// The agreed flow rules a watcher is sent (after a snapshot's VNets, and
+/// whenever they change).
+pub fn policies_event(policies: &[Policy], revision: u64, at: OffsetDateTime) -> VnetEvent {
+    VnetEvent {
+        kind: EventKind::Policies as i32,
+        vnet: None,
+        binding: None,
+        vtep: None,
+        revision,
+        at: Some(timestamp(at)),
+        policies: policies.iter().map(flow_policy_message).collect(),
     }
 }

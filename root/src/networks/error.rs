@@ -3,7 +3,8 @@
 use std::net::Ipv4Addr;
 
 use intercloud_vnet::{
-    AttachError, CloudId, InstanceId, RegistryError, SpecError, TenantId, VnetName,
+    AttachError, CloudId, Domain, FlowRule, InstanceId, PolicyError, RegistryError, SpecError,
+    TenantId, VnetName,
 };
 
 /// A refused VNet operation. Mapped to gRPC codes only at the edge
@@ -111,4 +112,81 @@ pub enum NetworkError {
         /// The cloud that has it.
         cloud: CloudId,
     },
+    /// The VNet's security domain belongs to another tenant.
+    #[error(
+        "domain {domain} is owned by tenant {owner}; tenant {tenant} cannot create vnet {name:?} in it: choose a domain of its own (traffic between domains passes where both owners agree a flow rule)"
+    )]
+    DomainOwned {
+        /// The domain asked for.
+        domain: Domain,
+        /// The tenant that owns it.
+        owner: TenantId,
+        /// The tenant that asked.
+        tenant: TenantId,
+        /// The VNet it asked for.
+        name: VnetName,
+    },
+    /// A flow rule names a domain no VNet ever used.
+    #[error("domain {domain} has no owner: no vnet was ever created in it")]
+    UnknownDomain {
+        /// The domain.
+        domain: Domain,
+    },
+    /// The caller's tenant owns neither domain of a flow rule.
+    #[error(
+        "tenant {tenant} owns neither domain of rule {rule}: {} is owned by tenant {from_owner}, {} by tenant {to_owner}",
+        rule.from_domain(),
+        rule.to_domain()
+    )]
+    NotAnOwner {
+        /// The rule (boxed: it would make every refusal this large).
+        rule: Box<FlowRule>,
+        /// The caller's tenant.
+        tenant: TenantId,
+        /// The owner of the rule's source domain.
+        from_owner: TenantId,
+        /// The owner of the rule's destination domain.
+        to_owner: TenantId,
+    },
+    /// The flow rules refused the change (exists, already agreed, none).
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// Attaching to or detaching from a mirror: its bindings follow its
+    /// production's.
+    #[error(
+        "vnet {name:?} of tenant {tenant} is a mirror of {production:?}; {action} {production:?} (its mirror follows)"
+    )]
+    MirrorBindings {
+        /// The tenant.
+        tenant: TenantId,
+        /// The mirror named.
+        name: VnetName,
+        /// Its production.
+        production: VnetName,
+        /// What to do instead: "attach to" or "detach from".
+        action: &'static str,
+    },
+    /// Swapping a VNet that has no mirror.
+    #[error("vnet {name:?} of tenant {tenant} has no mirror; create one first (CreateMirror)")]
+    NoMirror {
+        /// The tenant.
+        tenant: TenantId,
+        /// The VNet named.
+        name: VnetName,
+    },
+    /// Swapping by the mirror's name.
+    #[error(
+        "vnet {name:?} of tenant {tenant} is a mirror of {production:?}; name the production {production:?} to swap the pair"
+    )]
+    SwapOfMirror {
+        /// The tenant.
+        tenant: TenantId,
+        /// The mirror named.
+        name: VnetName,
+        /// Its production.
+        production: VnetName,
+    },
+    /// The registry contradicts itself (a bug, or a damaged file).
+    #[error("{0}")]
+    Inconsistent(String),
 }

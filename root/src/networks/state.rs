@@ -1,26 +1,37 @@
 //! The federation's VNets as the root keeps them: the registry and its VNI
 //! allocator (from `intercloud-vnet`), each VNet's bindings and creation
-//! time, and the member clouds' VTEPs.
+//! time, the member clouds' VTEPs, and the security domains' owners with
+//! the flow rules between domains (a `PolicySet`).
 //!
 //! Pure logic: every operation takes `now` and returns its result with the
-//! [`Change`]s it made; nothing here touches a disk or a socket.
+//! [`Event`]s it made; nothing here touches a disk or a socket.
 //! [`super::store`] persists the whole state after each accepted change and
-//! only then publishes it and its changes.
+//! only then publishes it and its events.
+//!
+//! - this file: VNets, bindings, VTEPs, domain ownership, the file's checks;
+//! - [`flows`]: proposing, agreeing and withdrawing flow rules;
+//! - [`mirrors`]: Mirror VNets and swapping them with their production.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use intercloud_vnet::{
-    AttachError, Attachments, Binding, CloudId, InstanceId, Registry, TenantId, VnetName,
-    VnetRecord, VnetSpec, VniAllocator, VniRange, ipam,
+    AttachError, Attachments, Binding, CloudId, Domain, InstanceId, PolicySet, Registry, TenantId,
+    VnetName, VnetRecord, VnetSpec, VniAllocator, VniRange, ipam,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::error::NetworkError;
 
-/// The version of the file format [`NetworkState`] serializes to.
-pub const FORMAT: u32 = 1;
+mod flows;
+mod mirrors;
+
+pub use flows::{AgreedPolicies, Policy};
+
+/// The version of the file format [`NetworkState`] serializes to. Format 1
+/// had no domain owners; [`NetworkState::migrate`] reads it.
+pub const FORMAT: u32 = 2;
 
 /// How many instances a refusal to delete names before "and N more".
 const NAMED_INSTANCES: usize = 10;
@@ -63,6 +74,11 @@ pub struct VnetExtras {
     pub created_at: OffsetDateTime,
     /// The attached instances.
     pub attachments: Attachments,
+    /// On a production VNet with a mirror: whether the mirror carries the
+    /// production traffic (after an odd number of swaps). The pair's one
+    /// flag lives here; a mirror's own is always false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub swapped: bool,
 }
 
 /// A VNet as a watcher or a caller sees it: its record, bindings and the
@@ -77,6 +93,11 @@ pub struct VnetView {
     pub bindings: Vec<Binding>,
     /// The VTEPs its member clouds declared.
     pub vteps: BTreeMap<CloudId, Ipv4Addr>,
+    /// On a production VNet: its mirror, if it has one.
+    pub mirror: Option<VnetName>,
+    /// On both VNets of a production/mirror pair: whether the mirror
+    /// carries the production traffic.
+    pub swapped: bool,
 }
 
 /// What happened to a VNet.
@@ -97,6 +118,12 @@ pub enum ChangeKind {
         /// Its new address.
         address: Ipv4Addr,
     },
+    /// A production VNet got a mirror or lost it (its `mirror` and
+    /// `swapped` changed). Sent as a `KIND_CREATED` that replaces the
+    /// watcher's copy: the protocol has no kind of its own for it.
+    MirrorChanged,
+    /// The VNet and its pair swapped roles.
+    Swapped,
 }
 
 /// One change of one VNet, with the VNet as it is after it (as it was, for
@@ -113,8 +140,43 @@ pub struct Change {
     pub at: OffsetDateTime,
 }
 
-/// An accepted operation's result and the changes it made.
-pub type Outcome<T> = (T, Vec<Change>);
+/// The agreed flow rules after a change that may have changed them, or
+/// whom they concern (a rule agreed or withdrawn, a VNet created or
+/// deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyChange {
+    /// Every agreed rule with the clouds it concerns.
+    pub agreed: AgreedPolicies,
+    /// The state's revision after the change.
+    pub revision: u64,
+    /// When.
+    pub at: OffsetDateTime,
+}
+
+/// What an accepted operation tells watchers.
+// Nearly every event is a VNet change, and each is put in an `Arc` for the
+// broadcast anyway: boxing it would add an allocation to the common case.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A VNet changed.
+    Vnet(Change),
+    /// The agreed flow rules, or who they concern, may have changed.
+    Policies(PolicyChange),
+}
+
+impl Event {
+    /// The VNet change, if this is one.
+    pub fn vnet_change(&self) -> Option<&Change> {
+        match self {
+            Self::Vnet(change) => Some(change),
+            Self::Policies(_) => None,
+        }
+    }
+}
+
+/// An accepted operation's result and the events it made.
+pub type Outcome<T> = (T, Vec<Event>);
 
 /// Every VNet of the federation with its bindings, and the VTEPs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +193,10 @@ pub struct NetworkState {
     vnets: BTreeMap<TenantId, BTreeMap<VnetName, VnetExtras>>,
     /// Each cloud's declared VTEP.
     vteps: BTreeMap<CloudId, Ipv4Addr>,
+    /// The security domains' owners (the tenant whose VNet used a domain
+    /// first) and the flow rules between domains. Absent from format 1.
+    #[serde(default)]
+    policies: PolicySet,
 }
 
 impl NetworkState {
@@ -143,7 +209,53 @@ impl NetworkState {
             vnis: VniAllocator::new(range, []),
             vnets: BTreeMap::new(),
             vteps: BTreeMap::new(),
+            policies: PolicySet::new(),
         }
+    }
+
+    /// Brings a state read from an older file up to [`FORMAT`]; one of
+    /// another format is left for [`Self::check`] to refuse.
+    ///
+    /// Format 1 had no domain owners: each domain goes to the tenant of its
+    /// oldest VNet, as if the VNets had been created in order under format
+    /// 2. Two tenants with VNets in one domain cannot both keep it; that
+    /// file is refused, naming both, rather than a VNet moved silently.
+    pub fn migrate(mut self) -> Result<Self, String> {
+        if self.format != 1 {
+            return Ok(self);
+        }
+        let mut by_age: Vec<(OffsetDateTime, &VnetRecord)> = self
+            .registry
+            .all()
+            .map(|r| {
+                let created = self
+                    .extras(r.spec.tenant(), r.spec.name())
+                    .map_or(OffsetDateTime::UNIX_EPOCH, |e| e.created_at);
+                (created, r)
+            })
+            .collect();
+        // Stable: VNets created at the same instant stay in tenant order.
+        by_age.sort_by_key(|(created, _)| *created);
+        let mut first_user: BTreeMap<&Domain, &VnetRecord> = BTreeMap::new();
+        let mut policies = PolicySet::new();
+        for (_, record) in by_age {
+            let (domain, tenant) = (record.spec.domain(), record.spec.tenant());
+            if let Err(e) = policies.declare_domain(domain.clone(), tenant.clone()) {
+                let first = first_user.get(domain).map_or_else(String::new, |r| {
+                    format!(" (first used by vnet {:?})", r.spec.name())
+                });
+                return Err(format!(
+                    "format 1 to {FORMAT}: {e}{first}, yet vnet {:?} of tenant {tenant} is in it; \
+                     a domain now belongs to one tenant: move one tenant's VNets to another \
+                     domain (or delete them) with the previous root version, then start this one",
+                    record.spec.name()
+                ));
+            }
+            first_user.entry(domain).or_insert(record);
+        }
+        self.policies = policies;
+        self.format = FORMAT;
+        Ok(self)
     }
 
     /// The same state handing out VNIs from `range` (the configured range
@@ -193,6 +305,21 @@ impl NetworkState {
                     stray.instance, stray.cloud
                 ));
             }
+            let domain = record.spec.domain();
+            match self.policies.owner(domain) {
+                Some(owner) if owner == tenant => {}
+                Some(owner) => {
+                    return Err(format!(
+                        "vnet {name:?} of tenant {tenant} is in domain {domain}, which tenant {owner} owns"
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "vnet {name:?} of tenant {tenant} is in domain {domain}, which has no owner"
+                    ));
+                }
+            }
+            self.check_pair(record, extras)?;
         }
         for (tenant, vnets) in &self.vnets {
             if let Some(name) = vnets
@@ -215,6 +342,46 @@ impl NetworkState {
         Ok(())
     }
 
+    /// A mirror's bindings are its production's, exactly; the pair's
+    /// `swapped` flag is on a production that has a mirror.
+    fn check_pair(&self, record: &VnetRecord, extras: &VnetExtras) -> Result<(), String> {
+        let (tenant, name) = (record.spec.tenant(), record.spec.name());
+        match &record.mirror_of {
+            Some(of) => {
+                if extras.swapped {
+                    return Err(format!(
+                        "mirror {name:?} of tenant {tenant} is marked swapped; the pair's flag belongs on its production {:?}",
+                        of.production
+                    ));
+                }
+                let production = self.extras(tenant, &of.production).ok_or_else(|| {
+                    format!(
+                        "mirror {name:?} of tenant {tenant}: its production {:?} has no bindings record",
+                        of.production
+                    )
+                })?;
+                if !extras
+                    .attachments
+                    .bindings()
+                    .eq(production.attachments.bindings())
+                {
+                    return Err(format!(
+                        "the bindings of mirror {name:?} of tenant {tenant} are not those of its production {:?}",
+                        of.production
+                    ));
+                }
+            }
+            None => {
+                if extras.swapped && self.registry.mirror(tenant, name).is_none() {
+                    return Err(format!(
+                        "vnet {name:?} of tenant {tenant} is marked swapped but has no mirror"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The revision: grows with every accepted change.
     pub fn revision(&self) -> u64 {
         self.revision
@@ -232,7 +399,8 @@ impl NetworkState {
 
     /// Creates the VNet `spec` for its tenant, `caller`. Every cloud must be
     /// a member of the federation in good standing (`standing` says), and the
-    /// caller one of them. Nothing changes on refusal.
+    /// caller one of them; its domain must be unowned (the tenant then owns
+    /// it) or the tenant's. Nothing changes on refusal.
     pub fn create(
         &mut self,
         caller: &CloudId,
@@ -253,22 +421,43 @@ impl NetworkState {
             }
         }
         let (tenant, name) = (spec.tenant().clone(), spec.name().clone());
+        let domain = spec.domain().clone();
+        if let Some(owner) = self.policies.owner(&domain)
+            && *owner != tenant
+        {
+            return Err(NetworkError::DomainOwned {
+                domain,
+                owner: owner.clone(),
+                tenant,
+                name,
+            });
+        }
         let cidr = spec.cidr();
         let record = self.registry.create(spec, &mut self.vnis)?;
+        self.policies.declare_domain(domain, tenant.clone())?;
         self.vnets.entry(tenant.clone()).or_default().insert(
             name.clone(),
             VnetExtras {
                 created_at: now,
                 attachments: Attachments::new(name, cidr),
+                swapped: false,
             },
         );
         let view = self.view(&record);
-        let change = self.change(ChangeKind::Created, view.clone(), now);
-        Ok((view, vec![change]))
+        let mut events = self.vnet_events(now, vec![(ChangeKind::Created, view.clone())]);
+        events.push(self.policies_event(now));
+        Ok((view, events))
     }
 
-    /// Deletes the tenant's VNet `name` and releases its VNI. Refused while
-    /// instances are attached (they are named) or a mirror exists.
+    /// Deletes the tenant's VNet `name` and releases its VNI. A production
+    /// VNet is refused while instances are attached (they are named) or a
+    /// mirror exists. A mirror goes with its bindings (the clones of its
+    /// production's; they are the production's to detach) and takes the
+    /// pair's `swapped` flag with it.
+    ///
+    /// The VNet's domain stays the tenant's even when no VNet is left in
+    /// it: its flow rules were agreed with that owner, and another tenant
+    /// taking the name over would inherit them.
     pub fn delete(
         &mut self,
         tenant: &TenantId,
@@ -276,8 +465,9 @@ impl NetworkState {
         now: OffsetDateTime,
     ) -> Result<Outcome<VnetView>, NetworkError> {
         let record = self.record(tenant, name)?;
+        let production = record.mirror_of.as_ref().map(|of| of.production.clone());
         let view = self.view(record);
-        if !view.bindings.is_empty() {
+        if production.is_none() && !view.bindings.is_empty() {
             let mut instances: Vec<String> = view
                 .bindings
                 .iter()
@@ -304,8 +494,15 @@ impl NetworkState {
                 self.vnets.remove(tenant);
             }
         }
-        let change = self.change(ChangeKind::Deleted, view.clone(), now);
-        Ok((view, vec![change]))
+        let mut changes = vec![(ChangeKind::Deleted, view.clone())];
+        if let Some(production) = production {
+            self.extras_mut(tenant, &production)?.swapped = false;
+            let production = self.view(self.record(tenant, &production)?);
+            changes.push((ChangeKind::MirrorChanged, production));
+        }
+        let mut events = self.vnet_events(now, changes);
+        events.push(self.policies_event(now));
+        Ok((view, events))
     }
 
     /// The tenant's VNet `name`, if `viewer` may see it.
@@ -333,7 +530,10 @@ impl NetworkState {
 
     /// Attaches `instance`, running in `caller`, to the tenant's VNet
     /// `name`, with `wanted` as its address or the lowest free one, and the
-    /// MAC [`ipam::mac_for`] derives from the VNI and the address.
+    /// MAC [`ipam::mac_for`] derives from the VNI and the address. A
+    /// production's mirror gets the instance's clone in the same change
+    /// (same instance, cloud, address, MAC and index); a mirror itself is
+    /// refused.
     pub fn attach(
         &mut self,
         caller: &CloudId,
@@ -345,6 +545,7 @@ impl NetworkState {
     ) -> Result<Outcome<Binding>, NetworkError> {
         let record = self.record(tenant, name)?;
         self.member(caller, record)?;
+        not_a_mirror(record, "attach to")?;
         let (vni, cidr) = (record.vni, record.spec.cidr());
         let attachments = &self.extras_of(record)?.attachments;
         if let Some(existing) = attachments.binding(&instance) {
@@ -377,13 +578,44 @@ impl NetworkState {
             .attachments
             .attach(instance, caller.clone(), ip, ipam::mac_for(vni, ip))?
             .clone();
-        let view = self.view(self.record(tenant, name)?);
-        let change = self.change(ChangeKind::BindingAdded(binding.clone()), view, now);
-        Ok((binding, vec![change]))
+        let mut changes = vec![(
+            ChangeKind::BindingAdded(binding.clone()),
+            self.view(self.record(tenant, name)?),
+        )];
+        if let Some(mirror) = self.mirror_name(tenant, name) {
+            let clone = self
+                .extras_mut(tenant, &mirror)?
+                .attachments
+                .attach(
+                    binding.instance.clone(),
+                    binding.cloud.clone(),
+                    binding.ip,
+                    binding.mac,
+                )
+                .map_err(|e| out_of_step(tenant, &mirror, &e.to_string()))?
+                .clone();
+            // Both were the same set of bindings, so the lowest free index
+            // is the same too.
+            if clone != binding {
+                return Err(out_of_step(
+                    tenant,
+                    &mirror,
+                    &format!(
+                        "the clone of {} got index {}",
+                        binding.instance, clone.index
+                    ),
+                ));
+            }
+            let view = self.view(self.record(tenant, &mirror)?);
+            changes.push((ChangeKind::BindingAdded(clone), view));
+        }
+        let events = self.vnet_events(now, changes);
+        Ok((binding, events))
     }
 
-    /// Removes `instance`'s attachment to the tenant's VNet `name`; only the
-    /// cloud it is bound on (`caller`) may.
+    /// Removes `instance`'s attachment to the tenant's VNet `name` (and its
+    /// clone's to the VNet's mirror); only the cloud it is bound on
+    /// (`caller`) may. A mirror itself is refused.
     pub fn detach(
         &mut self,
         caller: &CloudId,
@@ -394,6 +626,7 @@ impl NetworkState {
     ) -> Result<Outcome<Binding>, NetworkError> {
         let record = self.record(tenant, name)?;
         self.member(caller, record)?;
+        not_a_mirror(record, "detach from")?;
         let binding = self
             .extras_of(record)?
             .attachments
@@ -414,9 +647,21 @@ impl NetworkState {
             .extras_mut(tenant, name)?
             .attachments
             .detach(instance)?;
-        let view = self.view(self.record(tenant, name)?);
-        let change = self.change(ChangeKind::BindingRemoved(removed.clone()), view, now);
-        Ok((removed, vec![change]))
+        let mut changes = vec![(
+            ChangeKind::BindingRemoved(removed.clone()),
+            self.view(self.record(tenant, name)?),
+        )];
+        if let Some(mirror) = self.mirror_name(tenant, name) {
+            let clone = self
+                .extras_mut(tenant, &mirror)?
+                .attachments
+                .detach(instance)
+                .map_err(|e| out_of_step(tenant, &mirror, &e.to_string()))?;
+            let view = self.view(self.record(tenant, &mirror)?);
+            changes.push((ChangeKind::BindingRemoved(clone), view));
+        }
+        let events = self.vnet_events(now, changes);
+        Ok((removed, events))
     }
 
     /// Records `address` as `caller`'s VTEP. Returns whether it changed;
@@ -442,26 +687,37 @@ impl NetworkState {
             return Ok((false, Vec::new()));
         }
         self.vteps.insert(caller.clone(), address);
-        self.revision += 1;
         let changes = self
             .registry
             .spanning(caller)
-            .map(|record| Change {
-                kind: ChangeKind::VtepChanged {
+            .map(|record| {
+                let kind = ChangeKind::VtepChanged {
                     cloud: caller.clone(),
                     address,
-                },
-                vnet: self.view(record),
-                revision: self.revision,
-                at: now,
+                };
+                (kind, self.view(record))
             })
             .collect();
-        Ok((true, changes))
+        Ok((true, self.vnet_events(now, changes)))
     }
 
-    /// The view of `record`: bindings and the VTEPs of its member clouds.
+    /// The view of `record`: bindings, the VTEPs of its member clouds, and
+    /// its pair.
     fn view(&self, record: &VnetRecord) -> VnetView {
-        let extras = self.extras(record.spec.tenant(), record.spec.name());
+        let (tenant, name) = (record.spec.tenant(), record.spec.name());
+        let extras = self.extras(tenant, name);
+        let (mirror, swapped) = match &record.mirror_of {
+            Some(of) => (
+                None,
+                self.extras(tenant, &of.production)
+                    .is_some_and(|e| e.swapped),
+            ),
+            None => {
+                let mirror = self.mirror_name(tenant, name);
+                let swapped = mirror.is_some() && extras.is_some_and(|e| e.swapped);
+                (mirror, swapped)
+            }
+        };
         VnetView {
             record: record.clone(),
             created_at: extras.map_or(OffsetDateTime::UNIX_EPOCH, |e| e.created_at),
@@ -474,18 +730,46 @@ impl NetworkState {
                 .iter()
                 .filter_map(|c| self.vteps.get(c).map(|a| (c.clone(), *a)))
                 .collect(),
+            mirror,
+            swapped,
         }
     }
 
-    /// Bumps the revision and describes the change.
-    fn change(&mut self, kind: ChangeKind, vnet: VnetView, at: OffsetDateTime) -> Change {
+    /// Bumps the revision once and describes the changes, all at the new
+    /// revision (one operation, one revision).
+    fn vnet_events(
+        &mut self,
+        at: OffsetDateTime,
+        changes: Vec<(ChangeKind, VnetView)>,
+    ) -> Vec<Event> {
         self.revision += 1;
-        Change {
-            kind,
-            vnet,
+        changes
+            .into_iter()
+            .map(|(kind, vnet)| {
+                Event::Vnet(Change {
+                    kind,
+                    vnet,
+                    revision: self.revision,
+                    at,
+                })
+            })
+            .collect()
+    }
+
+    /// The agreed rules as they are now, at the current revision.
+    fn policies_event(&self, at: OffsetDateTime) -> Event {
+        Event::Policies(PolicyChange {
+            agreed: self.agreed_policies(),
             revision: self.revision,
             at,
-        }
+        })
+    }
+
+    /// The name of the mirror of the tenant's VNet `production`, if any.
+    fn mirror_name(&self, tenant: &TenantId, production: &VnetName) -> Option<VnetName> {
+        self.registry
+            .mirror(tenant, production)
+            .map(|m| m.spec.name().clone())
     }
 
     fn record(&self, tenant: &TenantId, name: &VnetName) -> Result<&VnetRecord, NetworkError> {
@@ -540,6 +824,27 @@ impl NetworkState {
                 name: name.clone(),
             })
     }
+}
+
+/// Refuses to attach to or detach from a mirror (`action` says which, as
+/// the refusal puts it: "attach to"): its bindings follow its production's.
+fn not_a_mirror(record: &VnetRecord, action: &'static str) -> Result<(), NetworkError> {
+    match &record.mirror_of {
+        None => Ok(()),
+        Some(of) => Err(NetworkError::MirrorBindings {
+            tenant: record.spec.tenant().clone(),
+            name: record.spec.name().clone(),
+            production: of.production.clone(),
+            action,
+        }),
+    }
+}
+
+/// A mirror whose bindings are not its production's any more.
+fn out_of_step(tenant: &TenantId, mirror: &VnetName, reason: &str) -> NetworkError {
+    NetworkError::Inconsistent(format!(
+        "mirror {mirror:?} of tenant {tenant} is out of step with its production: {reason}"
+    ))
 }
 
 /// Refuses addresses that cannot be a unicast underlay address.

@@ -13,7 +13,7 @@ use intercloud_vnet::VniRange;
 use tokio::sync::{Mutex, broadcast};
 
 use super::error::NetworkError;
-use super::state::{Change, NetworkState, Viewer, VnetView};
+use super::state::{Event, NetworkState, Policy, Viewer, VnetView};
 
 /// The file, in the root's data directory.
 pub const FILE_NAME: &str = "networks.json";
@@ -35,16 +35,18 @@ pub enum NetworkStoreError {
     },
 }
 
-/// What a new watcher starts from: the VNets it may see, the revision they
-/// are at, and the changes after it.
+/// What a new watcher starts from: the VNets it may see, the agreed flow
+/// rules it is sent, the revision they are at, and the events after it.
 #[derive(Debug)]
 pub struct Subscription {
     /// The visible VNets.
     pub snapshot: Vec<VnetView>,
+    /// The agreed rules touching a domain of a visible VNet.
+    pub policies: Vec<Policy>,
     /// The revision of the snapshot.
     pub revision: u64,
-    /// Every change after the snapshot (of every VNet: filter by viewer).
-    pub changes: broadcast::Receiver<Arc<Change>>,
+    /// Every event after the snapshot (of every VNet: filter by viewer).
+    pub changes: broadcast::Receiver<Arc<Event>>,
 }
 
 /// The registry and the file that holds it.
@@ -52,7 +54,7 @@ pub struct Subscription {
 pub struct NetworkStore {
     path: PathBuf,
     state: Mutex<NetworkState>,
-    events: broadcast::Sender<Arc<Change>>,
+    events: broadcast::Sender<Arc<Event>>,
 }
 
 impl NetworkStore {
@@ -73,6 +75,9 @@ impl NetworkStore {
             Ok(bytes) => {
                 let state: NetworkState =
                     serde_json::from_slice(&bytes).map_err(|e| io(format!("corrupt: {e}")))?;
+                let state = state
+                    .migrate()
+                    .map_err(|e| io(format!("cannot upgrade: {e}")))?;
                 state.check().map_err(|e| io(format!("corrupt: {e}")))?;
                 state.with_vni_range(range)
             }
@@ -98,10 +103,10 @@ impl NetworkStore {
     }
 
     /// Applies `change` to a copy, persists it, publishes it, then
-    /// broadcasts the changes it reports.
+    /// broadcasts the events it reports.
     pub async fn update<T>(
         &self,
-        change: impl FnOnce(&mut NetworkState) -> Result<(T, Vec<Change>), NetworkError>,
+        change: impl FnOnce(&mut NetworkState) -> Result<(T, Vec<Event>), NetworkError>,
     ) -> Result<T, NetworkStoreError> {
         let mut guard = self.state.lock().await;
         let mut next = guard.clone();
@@ -123,18 +128,20 @@ impl NetworkStore {
             // Sent under the lock, so a subscription taken under it sees
             // every change after its snapshot exactly once. No receiver is
             // not an error.
-            for change in changes {
-                let _ = self.events.send(Arc::new(change));
+            for event in changes {
+                let _ = self.events.send(Arc::new(event));
             }
         }
         Ok(out)
     }
 
-    /// The VNets `viewer` may see now and every change after them.
+    /// The VNets and agreed rules `viewer` may see now and every event
+    /// after them.
     pub async fn subscribe(&self, viewer: &Viewer) -> Subscription {
         let guard = self.state.lock().await;
         Subscription {
             snapshot: guard.visible(viewer),
+            policies: guard.agreed_policies().visible_to(viewer),
             revision: guard.revision(),
             changes: self.events.subscribe(),
         }
@@ -218,6 +225,59 @@ mod tests {
         assert_eq!(reopened.read(|s| s.revision()).await, 4);
     }
 
+    #[tokio::test]
+    async fn rules_mirrors_and_swaps_survive_reopen_and_a_format_1_file_is_upgraded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = NetworkStore::open(dir.path(), range(10, 20), 8).expect("open");
+        create(&store, "one", "10.1.0.0/24").await.expect("one");
+        let tenant: intercloud_vnet::TenantId = "cloud-a".parse().expect("tenant");
+        let one = "one".parse().expect("name");
+        store
+            .update(|s| {
+                s.create_mirror(
+                    &tenant,
+                    &one,
+                    "one-m".parse().expect("name"),
+                    intercloud_vnet::MirrorStrategy::Stats,
+                    OffsetDateTime::now_utc(),
+                )
+            })
+            .await
+            .expect("mirror");
+        store
+            .update(|s| s.swap_mirror(&tenant, &one, OffsetDateTime::now_utc()))
+            .await
+            .expect("swap");
+        let before = store.read(Clone::clone).await;
+        drop(store);
+        let reopened = NetworkStore::open(dir.path(), range(10, 20), 8).expect("reopen");
+        assert_eq!(reopened.read(Clone::clone).await, before);
+        let text = std::fs::read_to_string(reopened.path()).expect("file");
+        assert!(text.contains("\"policies\""), "{text}");
+        assert!(text.contains("\"swapped\": true"), "{text}");
+        drop(reopened);
+
+        // The file as format 1 wrote it (a single VNet, no policies).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = NetworkStore::open(dir.path(), range(10, 20), 8).expect("open");
+        create(&store, "one", "10.1.0.0/24").await.expect("one");
+        drop(store);
+        let path = dir.path().join(FILE_NAME);
+        let mut old: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("file")).expect("json");
+        old["format"] = serde_json::json!(1);
+        old.as_object_mut().expect("object").remove("policies");
+        std::fs::write(&path, serde_json::to_vec(&old).expect("json")).expect("write");
+        let upgraded = NetworkStore::open(dir.path(), range(10, 20), 8).expect("upgraded");
+        let domain = "prod".parse().expect("domain");
+        assert_eq!(
+            upgraded
+                .read(|s| s.domain_owner(&domain).map(ToString::to_string))
+                .await,
+            Some("cloud-a".into())
+        );
+    }
+
     #[test]
     fn a_corrupt_file_is_an_error_not_a_reset() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -236,9 +296,12 @@ mod tests {
         assert_eq!(sub.snapshot.len(), 1);
         assert_eq!(sub.revision, 1);
         create(&store, "two", "10.2.0.0/24").await.expect("two");
-        let change = sub.changes.recv().await.expect("change");
+        let event = sub.changes.recv().await.expect("change");
+        let change = event.vnet_change().expect("a vnet change");
         assert_eq!(change.revision, 2);
         assert_eq!(change.vnet.record.spec.name().as_str(), "two");
+        let policies = sub.changes.recv().await.expect("policies");
+        assert!(matches!(*policies, Event::Policies(ref p) if p.revision == 2));
         assert!(sub.changes.try_recv().is_err(), "nothing else");
     }
 }

@@ -1,6 +1,7 @@
-//! `WatchVnets`: a snapshot of the VNets a caller may see, then their
-//! changes; a fresh snapshot whenever the watcher falls behind the
-//! broadcast, so it never silently misses a change.
+//! `WatchVnets`: a snapshot of the VNets a caller may see and of the agreed
+//! flow rules touching their domains, then their changes; a fresh snapshot
+//! whenever the watcher falls behind the broadcast, so it never silently
+//! misses a change.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,8 +16,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use tracing::{Instrument as _, debug, info, info_span};
 
-use super::convert::{change_event, snapshot_end, snapshot_event};
-use super::state::Viewer;
+use super::convert::{change_event, policies_event, snapshot_end, snapshot_event};
+use super::state::{Event, Viewer};
 use super::store::{NetworkStore, Subscription};
 use crate::core::{RootCore, now};
 
@@ -75,11 +76,17 @@ async fn run(
     loop {
         let Subscription {
             snapshot,
+            policies,
             revision,
             mut changes,
         } = networks.subscribe(&viewer).await;
         let at = now();
-        debug!(vnets = snapshot.len(), revision, "sending snapshot");
+        debug!(
+            vnets = snapshot.len(),
+            policies = policies.len(),
+            revision,
+            "sending snapshot"
+        );
         for view in &snapshot {
             if tx
                 .send(Ok(snapshot_event(view, revision, at)))
@@ -89,9 +96,19 @@ async fn run(
                 return;
             }
         }
+        if tx
+            .send(Ok(policies_event(&policies, revision, at)))
+            .await
+            .is_err()
+        {
+            return;
+        }
         if tx.send(Ok(snapshot_end(revision, at))).await.is_err() {
             return;
         }
+        // The rules last sent: a policy event that leaves the watcher's
+        // share unchanged (a rule or VNet it does not see) is not sent.
+        let mut sent = policies;
         loop {
             tokio::select! {
                 () = tx.closed() => return,
@@ -101,14 +118,28 @@ async fn run(
                     }
                 }
                 received = changes.recv() => match received {
-                    Ok(change) => {
-                        if !viewer.sees(&change.vnet.record) {
-                            continue;
-                        }
+                    Ok(event) => {
+                        let message = match &*event {
+                            Event::Vnet(change) => {
+                                if !viewer.sees(&change.vnet.record) {
+                                    continue;
+                                }
+                                change_event(change)
+                            }
+                            Event::Policies(change) => {
+                                let policies = change.agreed.visible_to(&viewer);
+                                if policies == sent {
+                                    continue;
+                                }
+                                let message = policies_event(&policies, change.revision, change.at);
+                                sent = policies;
+                                message
+                            }
+                        };
                         if !still_admitted(&admitted, &tx).await {
                             return;
                         }
-                        if tx.send(Ok(change_event(&change))).await.is_err() {
+                        if tx.send(Ok(message)).await.is_err() {
                             return;
                         }
                     }
