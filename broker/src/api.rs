@@ -9,9 +9,10 @@ use std::pin::Pin;
 
 use futures::{Stream, StreamExt as _};
 use intercloud_proto::v1::{
-    AttachRequest, Binding, CreateVnetRequest, DeleteVnetRequest, DeleteVnetResponse,
-    DetachRequest, DetachResponse, GetVnetRequest, ListVnetsRequest, ListVnetsResponse, Vnet,
-    VnetDetail,
+    AllowFlowRequest, AttachRequest, Binding, CreateMirrorRequest, CreateVnetRequest,
+    DeleteVnetRequest, DeleteVnetResponse, DetachRequest, DetachResponse, FlowPolicy,
+    GetVnetRequest, ListFlowsRequest, ListFlowsResponse, ListVnetsRequest, ListVnetsResponse,
+    RevokeFlowRequest, RevokeFlowResponse, SwapMirrorRequest, Vnet, VnetDetail,
 };
 use intercloud_proto::v1::{
     ClockStatus, DescriptorStatus, FederationState, ListPeersRequest, ListPeersResponse,
@@ -271,6 +272,49 @@ impl Broker for BrokerApi {
         request: Request<DetachRequest>,
     ) -> Result<Response<DetachResponse>, Status> {
         vnets::detach_vnet(&self.core, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn allow_flow(
+        &self,
+        request: Request<AllowFlowRequest>,
+    ) -> Result<Response<FlowPolicy>, Status> {
+        vnets::allow_flow(&self.core, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn revoke_flow(
+        &self,
+        request: Request<RevokeFlowRequest>,
+    ) -> Result<Response<RevokeFlowResponse>, Status> {
+        vnets::revoke_flow(&self.core, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_flows(
+        &self,
+        _request: Request<ListFlowsRequest>,
+    ) -> Result<Response<ListFlowsResponse>, Status> {
+        vnets::list_flows(&self.core).await.map(Response::new)
+    }
+
+    async fn create_mirror(
+        &self,
+        request: Request<CreateMirrorRequest>,
+    ) -> Result<Response<Vnet>, Status> {
+        vnets::create_mirror(&self.core, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn swap_mirror(
+        &self,
+        request: Request<SwapMirrorRequest>,
+    ) -> Result<Response<Vnet>, Status> {
+        vnets::swap_mirror(&self.core, request.into_inner())
             .await
             .map(Response::new)
     }

@@ -8,9 +8,10 @@ use std::future::Future;
 
 use intercloud_proto::v1::networks_client::NetworksClient;
 use intercloud_proto::v1::{
-    AttachRequest, Binding, CreateVnetRequest, DeleteVnetRequest, DeleteVnetResponse,
-    DetachRequest, DetachResponse, GetVnetRequest, ListVnetsRequest, ListVnetsResponse,
-    LocalDataplane, Vnet, VnetDetail,
+    AllowFlowRequest, AttachRequest, Binding, CreateMirrorRequest, CreateVnetRequest,
+    DeleteVnetRequest, DeleteVnetResponse, DetachRequest, DetachResponse, FlowPolicy,
+    GetVnetRequest, ListFlowsRequest, ListFlowsResponse, ListVnetsRequest, ListVnetsResponse,
+    LocalDataplane, RevokeFlowRequest, RevokeFlowResponse, SwapMirrorRequest, Vnet, VnetDetail,
 };
 use tonic::Status;
 use tonic::transport::Channel;
@@ -150,6 +151,48 @@ pub async fn detach_vnet(
     let detached = call(core, networks(core)?.detach(request)).await?;
     wake(core);
     Ok(detached)
+}
+
+/// `AllowFlow`: proposes a flow rule, or agrees to the other owner's.
+pub async fn allow_flow(
+    core: &BrokerCore,
+    request: AllowFlowRequest,
+) -> Result<FlowPolicy, Status> {
+    let policy = call(core, networks(core)?.allow_flow(request)).await?;
+    wake(core);
+    Ok(policy)
+}
+
+/// `RevokeFlow`.
+pub async fn revoke_flow(
+    core: &BrokerCore,
+    request: RevokeFlowRequest,
+) -> Result<RevokeFlowResponse, Status> {
+    let revoked = call(core, networks(core)?.revoke_flow(request)).await?;
+    wake(core);
+    Ok(revoked)
+}
+
+/// `ListFlows`.
+pub async fn list_flows(core: &BrokerCore) -> Result<ListFlowsResponse, Status> {
+    call(core, networks(core)?.list_flows(ListFlowsRequest {})).await
+}
+
+/// `CreateMirror`.
+pub async fn create_mirror(
+    core: &BrokerCore,
+    request: CreateMirrorRequest,
+) -> Result<Vnet, Status> {
+    let mirror = call(core, networks(core)?.create_mirror(request)).await?;
+    wake(core);
+    Ok(mirror)
+}
+
+/// `SwapMirror`.
+pub async fn swap_mirror(core: &BrokerCore, request: SwapMirrorRequest) -> Result<Vnet, Status> {
+    let production = call(core, networks(core)?.swap_mirror(request)).await?;
+    wake(core);
+    Ok(production)
 }
 
 fn wake(core: &BrokerCore) {

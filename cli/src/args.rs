@@ -94,13 +94,21 @@ pub enum Command {
         #[command(subcommand)]
         command: ObjectCommand,
     },
-    /// Cross-cloud virtual networks (broker contexts): create, ls, show, attach, detach, delete
+    /// Cross-cloud virtual networks (broker contexts): create, ls, show, attach, detach, delete, mirror, swap
     #[command(
         after_help = "The root allocates each VNet a federation-unique VNI and refuses a CIDR that overlaps another VNet of the same tenant (the cloud that creates it); every member cloud's broker builds its side (a VXLAN device, a bridge, a veth per attached instance).\n\nExit status: 0 on success, 1 on any error (the root's or the broker's reason goes to stderr)."
     )]
     Vnet {
         #[command(subcommand)]
         command: VnetCommand,
+    },
+    /// Flow rules between security domains (broker contexts): allow, revoke, ls
+    #[command(
+        after_help = "Traffic inside a domain always passes; between two domains it passes only where an agreed rule allows it (replies pass back). A domain belongs to the cloud whose VNet first used it. A rule between two domains of one owner is agreed at once; between domains of two owners, one proposes it with `policy allow` and the other agrees by running the same `policy allow` command. Either owner can `policy revoke` it. Only agreed rules reach the brokers, which enforce them with nftables.\n\nExit status: 0 on success, 1 on any error (the root's reason goes to stderr)."
+    )]
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
     },
     /// Validate a service descriptor locally against the federation's shapes (no server involved)
     #[command(
@@ -296,6 +304,56 @@ pub enum VnetCommand {
         /// The VNet's name
         name: String,
     },
+    /// Create a Mirror VNet of one of this cloud's VNets, which receives a copy of its input
+    #[command(
+        after_help = "The mirror is a clone of the production VNet: the same CIDR, clouds, domain and addresses, a VNI of its own, and a clone of each attached instance (with its address and MAC).\n\nStrategies: full (every packet), headers (every packet, cut after its headers), stats (counters only, no packets), sample:<rate> (one packet in N, whole; the rate is 1/N or a decimal such as 0.1).\n\n`vnet swap` then makes the mirror carry the production traffic."
+    )]
+    Mirror {
+        /// The production VNet (one of this cloud's)
+        vnet: String,
+        /// What the mirror receives: full, headers, stats or sample:<rate>, e.g. sample:0.1 or sample:1/100
+        #[arg(long, value_name = "STRATEGY")]
+        strategy: String,
+        /// The mirror's name [default: <VNET>-mirror]
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+    },
+    /// Make a VNet's mirror carry its production traffic (and the VNet receive the copies); run it again to roll back
+    Swap {
+        /// The production VNet (the one the mirror was created from)
+        vnet: String,
+    },
+}
+
+/// `policy …`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Propose a flow rule, or agree to the one the other domain's owner proposed (the same command)
+    #[command(
+        after_help = "Between two domains of different owners, the rule counts only once both ran this command with the same rule: the first run proposes it (`awaiting <cloud>`), the other owner's run agrees to it (`agreed`). Between two domains of one owner, it is agreed at once."
+    )]
+    Allow(FlowArgs),
+    /// Withdraw a proposed or agreed flow rule (either owner may)
+    Revoke(FlowArgs),
+    /// The flow rules touching a domain this cloud owns, agreed or awaiting agreement
+    Ls,
+}
+
+/// `policy allow|revoke --from DOMAIN --to DOMAIN [--proto P] [--port N|N-M]`
+#[derive(Debug, Args)]
+pub struct FlowArgs {
+    /// The domain flows come from
+    #[arg(long, value_name = "DOMAIN")]
+    pub from: String,
+    /// The domain flows go to
+    #[arg(long, value_name = "DOMAIN")]
+    pub to: String,
+    /// The protocol: tcp, udp, icmp or any
+    #[arg(long, value_name = "PROTO", default_value = "tcp")]
+    pub proto: String,
+    /// Destination ports (tcp and udp only): 443 or 8000-8080 [default: every port]
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<String>,
 }
 
 /// `vnet create NAME --cidr 10.20.0.0/24 --clouds cloud-a,cloud-b [--domain D] [--bandwidth 100mbit]`
@@ -309,7 +367,7 @@ pub struct VnetCreateArgs {
     /// The member clouds, comma-separated; this cloud must be one of them
     #[arg(long, value_name = "CLOUD,...", value_delimiter = ',', required = true)]
     pub clouds: Vec<String>,
-    /// The security domain [default: default]
+    /// The security domain [default: one named after this cloud]
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Option<String>,
     /// A rate cap on the VNet at each cloud: a whole number and kbit, mbit or gbit, e.g. 100mbit

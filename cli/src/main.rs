@@ -9,7 +9,7 @@
 //!   and the exit status (`peers --watch` and `directory watch` print events as
 //!   they arrive, as do `transfers --watch`, `migrate` and `object put`). A
 //!   broker's API: `status`, `peers`, `negotiate`, `transfers`, `instance`,
-//!   `migrate`, `object`; the root's
+//!   `migrate`, `object`, `vnet`, `policy`; the root's
 //!   `Federation`: `members`, `member`, `token`, `revoke`, `revocations`; the
 //!   root's `Directory`: `publish`, `query`, `match`, `directory`; the root's
 //!   `Time`: `time`; the root's enrolment port: `enroll`; local only:

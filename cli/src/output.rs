@@ -23,6 +23,8 @@
 //! clock), `local` (contexts, enrolment), `transfer` (a broker's AMQP
 //! transfers: the list, update lines, progress bar texts), `instance` (the
 //! local cloud's instances), `object` (stored objects and their replicas),
+//! `vnet` (cross-cloud VNets), `mirror` (Mirror VNets created and swapped),
+//! `policy` (flow rules between security domains),
 //! `step` (the steps of `migrate` and `object put`), and the helpers
 //! `table`, `clock` (timestamps), `capacity` (sizes), `iri`.
 
@@ -36,7 +38,9 @@ mod instance;
 mod iri;
 mod local;
 mod matching;
+mod mirror;
 mod object;
+mod policy;
 mod presence;
 mod root_time;
 mod sparql;
@@ -52,7 +56,9 @@ pub use federation::{JoinToken, Member, MemberList, Revocations, Revoked, RootSt
 pub use instance::{Instance, InstanceList};
 pub use local::{ContextList, Enrolled};
 pub use matching::MatchResult;
+pub use mirror::{MirrorCreated, Swapped};
 pub use object::{Fetched, Object, ObjectList};
+pub use policy::{FlowList, FlowPolicy, FlowRevoked};
 pub use presence::{PeerChange, PeerList, Reservation};
 pub use root_time::{RootTime, TimeReading, best};
 pub use sparql::results_table;

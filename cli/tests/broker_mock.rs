@@ -1,5 +1,5 @@
-//! `transfers`, `instance`, `migrate` and `object` against a scripted
-//! broker (the real gRPC contract over mutual TLS with the dev PKI, canned
+//! `transfers`, `instance`, `migrate`, `object`, `vnet` and `policy`
+//! against a scripted broker (the real gRPC contract over mutual TLS with the dev PKI, canned
 //! answers): the lines printed when stdout is not a terminal, the exit
 //! statuses, the bytes `object put` streams and the checks of `object get`.
 //! The real broker's behaviour is the end-to-end tests' business.
@@ -63,6 +63,66 @@ struct Seen {
     header: Option<pb::PutObjectHeader>,
     data_messages: Vec<usize>,
     migrate: Option<pb::MigrateRequest>,
+    /// The VNet and policy calls, in order: `AllowFlow web -> db tcp/443`,
+    /// `CreateMirror blue as  sample:1/10`, `SwapMirror blue`…
+    vnet_calls: Vec<String>,
+    /// Whether the mock's blue and blue-mirror are swapped.
+    swapped: bool,
+}
+
+impl Mock {
+    fn saw(&self, call: String) {
+        self.seen.lock().expect("lock").vnet_calls.push(call);
+    }
+}
+
+fn flow_rule_words(rule: Option<&pb::FlowRule>) -> String {
+    rule.map_or("-".into(), |r| {
+        format!(
+            "{} -> {} {}/{}",
+            r.from_domain, r.to_domain, r.proto, r.port
+        )
+    })
+}
+
+/// A production VNet `blue` with one instance, and its mirror when
+/// `mirror` is set.
+fn blue_pair(swapped: bool) -> (pb::Vnet, pb::Vnet) {
+    let web = pb::Binding {
+        vnet: "blue".into(),
+        tenant: "cloud-a".into(),
+        instance: "web-1".into(),
+        cloud: "cloud-c".into(),
+        ip: "10.20.0.2".into(),
+        mac: "02:00:10:00:00:02".into(),
+        index: 0,
+    };
+    let blue = pb::Vnet {
+        name: "blue".into(),
+        tenant: "cloud-a".into(),
+        cidr: "10.20.0.0/24".into(),
+        clouds: vec!["cloud-a".into(), "cloud-c".into()],
+        domain: "web".into(),
+        vni: 4096,
+        bindings: vec![web.clone()],
+        mirror: "blue-mirror".into(),
+        swapped,
+        ..pb::Vnet::default()
+    };
+    let mirror = pb::Vnet {
+        name: "blue-mirror".into(),
+        vni: 4097,
+        bindings: vec![pb::Binding {
+            vnet: "blue-mirror".into(),
+            instance: "web-1-mirror".into(),
+            ..web
+        }],
+        mirror: String::new(),
+        mirror_of: "blue".into(),
+        mirror_strategy: "sample:1/10".into(),
+        ..blue.clone()
+    };
+    (blue, mirror)
 }
 
 #[derive(Debug, Default, Clone)]
@@ -312,9 +372,7 @@ impl Broker for Mock {
             domain: r.domain,
             vni: 4096,
             bandwidth: r.bandwidth,
-            bindings: vec![],
-            vteps: vec![],
-            created_at: None,
+            ..pb::Vnet::default()
         }))
     }
 
@@ -325,12 +383,32 @@ impl Broker for Mock {
         Err(Status::unimplemented(""))
     }
 
+    /// The blue pair.
     async fn list_vnets(&self, _: Request<pb::ListVnetsRequest>) -> Answer<pb::ListVnetsResponse> {
-        Err(Status::unimplemented(""))
+        self.saw("ListVnets".into());
+        let (blue, mirror) = blue_pair(self.seen.lock().expect("lock").swapped);
+        Ok(Response::new(pb::ListVnetsResponse {
+            vnets: vec![blue, mirror],
+        }))
     }
 
-    async fn show_vnet(&self, _: Request<pb::GetVnetRequest>) -> Answer<pb::VnetDetail> {
-        Err(Status::unimplemented(""))
+    /// Blue, with a gateway and the rules its broker applies.
+    async fn show_vnet(&self, request: Request<pb::GetVnetRequest>) -> Answer<pb::VnetDetail> {
+        self.saw(format!("ShowVnet {}", request.get_ref().name));
+        let (blue, _) = blue_pair(self.seen.lock().expect("lock").swapped);
+        Ok(Response::new(pb::VnetDetail {
+            vnet: Some(blue),
+            local: Some(pb::LocalDataplane {
+                state: "realized".into(),
+                interfaces: vec!["icx001000 vxlan vni 4096 local 10.231.0.1 up".into()],
+                gateway: "10.20.0.1/24 on icb001000 (routes to 10.30.0.0/24)".into(),
+                rules: vec![
+                    "accept web -> db tcp/443: 12 packets".into(),
+                    "tap to blue-mirror (sample:1/10): 3 packets".into(),
+                ],
+                ..pb::LocalDataplane::default()
+            }),
+        }))
     }
 
     /// The root's refusal of a second attachment, passed on.
@@ -344,6 +422,105 @@ impl Broker for Mock {
 
     async fn detach_vnet(&self, _: Request<pb::DetachRequest>) -> Answer<pb::DetachResponse> {
         Err(Status::unimplemented(""))
+    }
+
+    /// A rule to `db` (cloud-c's domain) awaits cloud-c; any other is
+    /// agreed at once (cloud-a owns both domains).
+    async fn allow_flow(&self, request: Request<pb::AllowFlowRequest>) -> Answer<pb::FlowPolicy> {
+        let rule = request.into_inner().rule;
+        self.saw(format!("AllowFlow {}", flow_rule_words(rule.as_ref())));
+        let awaiting = match &rule {
+            Some(r) if r.to_domain == "db" => "cloud-c",
+            _ => "",
+        };
+        Ok(Response::new(pb::FlowPolicy {
+            rule,
+            agreed: awaiting.is_empty(),
+            proposed_by: "cloud-a".into(),
+            awaiting: awaiting.into(),
+        }))
+    }
+
+    /// The root's refusal of a rule nobody proposed, passed on; any other
+    /// was agreed.
+    async fn revoke_flow(
+        &self,
+        request: Request<pb::RevokeFlowRequest>,
+    ) -> Answer<pb::RevokeFlowResponse> {
+        let rule = request.into_inner().rule;
+        self.saw(format!("RevokeFlow {}", flow_rule_words(rule.as_ref())));
+        if rule.as_ref().is_some_and(|r| r.from_domain == "ghost") {
+            return Err(Status::not_found("there is no rule ghost -> db tcp"));
+        }
+        Ok(Response::new(pb::RevokeFlowResponse {
+            revoked: Some(pb::FlowPolicy {
+                rule,
+                agreed: true,
+                proposed_by: "cloud-a".into(),
+                awaiting: String::new(),
+            }),
+        }))
+    }
+
+    async fn list_flows(&self, _: Request<pb::ListFlowsRequest>) -> Answer<pb::ListFlowsResponse> {
+        self.saw("ListFlows".into());
+        let rule = |to: &str, proto: &str, port: &str| {
+            Some(pb::FlowRule {
+                from_domain: "web".into(),
+                to_domain: to.into(),
+                proto: proto.into(),
+                port: port.into(),
+            })
+        };
+        Ok(Response::new(pb::ListFlowsResponse {
+            policies: vec![
+                pb::FlowPolicy {
+                    rule: rule("db", "tcp", "443"),
+                    agreed: false,
+                    proposed_by: "cloud-a".into(),
+                    awaiting: "cloud-c".into(),
+                },
+                pb::FlowPolicy {
+                    rule: rule("cache", "icmp", ""),
+                    agreed: true,
+                    proposed_by: "cloud-c".into(),
+                    awaiting: String::new(),
+                },
+            ],
+        }))
+    }
+
+    /// Blue's mirror, named as asked, with the strategy as sent.
+    async fn create_mirror(&self, request: Request<pb::CreateMirrorRequest>) -> Answer<pb::Vnet> {
+        let r = request.into_inner();
+        self.saw(format!(
+            "CreateMirror {} as {} {}",
+            r.vnet, r.name, r.strategy
+        ));
+        if r.vnet != "blue" {
+            return Err(Status::not_found(format!(
+                "vnet cloud-a/{} does not exist",
+                r.vnet
+            )));
+        }
+        let (_, mut mirror) = blue_pair(false);
+        if !r.name.is_empty() {
+            mirror.name = r.name;
+        }
+        mirror.mirror_strategy = r.strategy;
+        Ok(Response::new(mirror))
+    }
+
+    /// Flips the pair and returns blue as it is after the swap.
+    async fn swap_mirror(&self, request: Request<pb::SwapMirrorRequest>) -> Answer<pb::Vnet> {
+        let vnet = request.into_inner().vnet;
+        self.saw(format!("SwapMirror {vnet}"));
+        let swapped = {
+            let mut seen = self.seen.lock().expect("lock");
+            seen.swapped = !seen.swapped;
+            seen.swapped
+        };
+        Ok(Response::new(blue_pair(swapped).0))
     }
 }
 
@@ -672,5 +849,342 @@ async fn vnet_create_prints_the_vni_and_a_refusal_keeps_the_root_s_words() {
     assert!(
         err.contains("--cidr 10.20.0.9/24 has host bits set"),
         "{err}"
+    );
+}
+
+impl Lab {
+    /// The VNet and policy calls the mock has seen so far, then forgets them.
+    fn vnet_calls(&self) -> Vec<String> {
+        std::mem::take(&mut self.mock.seen.lock().expect("lock").vnet_calls)
+    }
+
+    /// Runs the CLI, expecting it to refuse before calling the broker:
+    /// exit status 1, nothing on stdout, the mock untouched; returns stderr.
+    async fn refused(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args).await;
+        assert_eq!((code, out.as_str()), (1, ""), "{args:?}: {err}");
+        assert_eq!(self.vnet_calls(), Vec::<String>::new(), "{args:?}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        err
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policy_allow_proposes_agrees_and_says_whose_agreement_is_awaited() {
+    let lab = lab().await;
+    let (code, out, err) = lab
+        .run(&[
+            "policy", "allow", "--from", "web", "--to", "db", "--port", "443",
+        ])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "rule web -> db tcp/443: proposed by cloud-a, awaiting cloud-c\n\
+         cloud-c agrees by running the same `intercloudctl policy allow` command\n"
+    );
+    let (code, out, err) = lab
+        .run(&[
+            "policy",
+            "allow",
+            "--from",
+            "web",
+            "--to",
+            "cache",
+            "--proto",
+            "udp",
+            "--port",
+            "8000-8080",
+        ])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "rule web -> cache udp/8000-8080: agreed\n");
+    let (code, out, _) = lab
+        .run(&[
+            "policy", "allow", "--from", "web", "--to", "db", "--proto", "icmp", "-o", "json",
+        ])
+        .await;
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json["rule"]["proto"], "icmp");
+    assert_eq!(json["rule"]["port"], "");
+    assert_eq!(json["awaiting"], "cloud-c");
+    assert_eq!(json["agreed"], false);
+    assert_eq!(
+        lab.vnet_calls(),
+        [
+            "AllowFlow web -> db tcp/443",
+            "AllowFlow web -> cache udp/8000-8080",
+            "AllowFlow web -> db icmp/",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policy_refuses_bad_rules_without_asking_the_broker() {
+    let lab = lab().await;
+    let rule = |extra: &[&'static str]| {
+        let mut words = vec!["policy", "allow", "--from", "web", "--to", "db"];
+        words.extend_from_slice(extra);
+        words
+    };
+    for (args, expected) in [
+        (
+            rule(&["--proto", "sctp"]),
+            "error: --proto: protocol \"sctp\" is unknown",
+        ),
+        (
+            rule(&["--port", "0"]),
+            "error: --port: port range \"0\" is refused: port 0 is not a port",
+        ),
+        (rule(&["--port", "65536"]), "ports go up to 65535"),
+        (
+            rule(&["--port", "9000-8000"]),
+            "its first port is above its last",
+        ),
+        (
+            rule(&["--port", "80,443"]),
+            "error: --port: port range \"80,443\"",
+        ),
+        (
+            rule(&["--proto", "icmp", "--port", "443"]),
+            "error: --port: a port (443) makes no sense with icmp",
+        ),
+        (
+            rule(&["--proto", "any", "--port", "443"]),
+            "makes no sense with any",
+        ),
+        (
+            vec!["policy", "allow", "--from", "Web", "--to", "db"],
+            "error: --from: ",
+        ),
+        (
+            vec!["policy", "revoke", "--from", "web", "--to", ""],
+            "error: --to: ",
+        ),
+        (
+            vec!["policy", "revoke", "--from", "web", "--to", "web"],
+            "to itself is pointless",
+        ),
+    ] {
+        let err = lab.refused(&args).await;
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policy_revoke_and_ls() {
+    let lab = lab().await;
+    let (code, out, err) = lab
+        .run(&[
+            "policy", "revoke", "--from", "web", "--to", "cache", "--proto", "any",
+        ])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "revoked rule web -> cache any (it was agreed)\n");
+    let (code, out, err) = lab
+        .run(&["policy", "revoke", "--from", "ghost", "--to", "db"])
+        .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("there is no rule ghost -> db tcp"), "{err}");
+
+    let (code, out, err) = lab.run(&["policy", "ls"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "FROM   TO      PROTO   PORT   STATE              PROPOSED BY\n\
+         web    db      tcp     443    awaiting cloud-c   cloud-a\n\
+         web    cache   icmp    -      agreed             cloud-c\n"
+    );
+    let (code, out, _) = lab.run(&["policy", "ls", "-o", "json"]).await;
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json["policies"][1]["rule"]["to_domain"], "cache");
+    assert_eq!(json["policies"][1]["agreed"], true);
+    assert_eq!(
+        lab.vnet_calls(),
+        [
+            "RevokeFlow web -> cache any/",
+            "RevokeFlow ghost -> db tcp/",
+            "ListFlows",
+            "ListFlows",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vnet_mirror_prints_the_mirror_and_its_instance_clones() {
+    let lab = lab().await;
+    let (code, out, err) = lab
+        .run(&["vnet", "mirror", "blue", "--strategy", "sample:0.1"])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "created mirror blue-mirror of vnet blue\n\
+         VNI:       4097 (0x001001)\n\
+         Strategy:  sample:1/10\n\
+         CIDR:      10.20.0.0/24\n\
+         Clouds:    cloud-a, cloud-c\n\
+         instance clones (the addresses and MACs of blue's):\n\
+         INSTANCE       CLOUD     IP          MAC\n\
+         web-1-mirror   cloud-c   10.20.0.2   02:00:10:00:00:02\n\
+         `intercloudctl vnet swap blue` makes it carry blue's production traffic\n"
+    );
+    let (code, out, _) = lab
+        .run(&[
+            "vnet",
+            "mirror",
+            "blue",
+            "--strategy",
+            "headers",
+            "--name",
+            "blue-tap",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json["name"], "blue-tap");
+    assert_eq!(json["mirror_of"], "blue");
+    assert_eq!(json["mirror_strategy"], "headers");
+    assert_eq!(json["bindings"][0]["instance"], "web-1-mirror");
+    let (code, _, err) = lab
+        .run(&["vnet", "mirror", "red", "--strategy", "full"])
+        .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("vnet cloud-a/red does not exist"), "{err}");
+    assert_eq!(
+        lab.vnet_calls(),
+        [
+            "CreateMirror blue as  sample:1/10",
+            "CreateMirror blue as blue-tap headers",
+            "CreateMirror red as  full",
+        ]
+    );
+
+    for (args, expected) in [
+        (
+            vec!["vnet", "mirror", "blue", "--strategy", "everything"],
+            "error: --strategy: mirror strategy \"everything\" is unknown",
+        ),
+        (
+            vec!["vnet", "mirror", "blue", "--strategy", "sample:0"],
+            "error: --strategy: sample rate \"0\" is refused",
+        ),
+        (
+            vec!["vnet", "mirror", "blue", "--strategy", "sample:1.5"],
+            "it is above 1",
+        ),
+        (
+            vec![
+                "vnet",
+                "mirror",
+                "blue",
+                "--strategy",
+                "full",
+                "--name",
+                "blue",
+            ],
+            "a mirror cannot have its production's name",
+        ),
+        (
+            vec![
+                "vnet",
+                "mirror",
+                "blue",
+                "--strategy",
+                "full",
+                "--name",
+                "Blue!",
+            ],
+            "error: --name: ",
+        ),
+        (vec!["vnet", "swap", "Blue"], "\"Blue\""),
+    ] {
+        let err = lab.refused(&args).await;
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vnet_swap_says_which_vnet_carries_the_production_traffic() {
+    let lab = lab().await;
+    let (code, out, err) = lab.run(&["vnet", "swap", "blue"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "blue-mirror now carries blue's production traffic; run `vnet swap blue` again to roll back\n"
+    );
+
+    let (code, out, err) = lab.run(&["vnet", "ls"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(
+            "NAME          TENANT    VNI    CIDR           CLOUDS            DOMAIN   INSTANCES   MIRROR                           CREATED\n\
+             blue          cloud-a   4096   10.20.0.0/24   cloud-a,cloud-c   web      1           blue-mirror (swapped)            -\n\
+             blue-mirror   cloud-a   4097   10.20.0.0/24   cloud-a,cloud-c   web      1           of blue (sample:1/10, swapped)   -\n"
+        ),
+        "{out}"
+    );
+    let (code, out, err) = lab.run(&["vnet", "show", "blue"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "Mirror:     blue-mirror; swapped: blue-mirror carries this VNet's production traffic, this VNet receives the copies\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.ends_with(
+            "This cloud:  realized\n\
+             Gateway:     10.20.0.1/24 on icb001000 (routes to 10.30.0.0/24)\n\
+             Reconciled:  -\n  \
+             icx001000 vxlan vni 4096 local 10.231.0.1 up\n\
+             Rules:\n  \
+             accept web -> db tcp/443: 12 packets\n  \
+             tap to blue-mirror (sample:1/10): 3 packets\n"
+        ),
+        "{out}"
+    );
+    let (code, out, _) = lab.run(&["vnet", "show", "blue", "-o", "json"]).await;
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json["vnet"]["swapped"], true);
+    assert_eq!(json["vnet"]["mirror"], "blue-mirror");
+    assert_eq!(
+        json["local"]["gateway"],
+        "10.20.0.1/24 on icb001000 (routes to 10.30.0.0/24)"
+    );
+    assert_eq!(
+        json["local"]["rules"][1],
+        "tap to blue-mirror (sample:1/10): 3 packets"
+    );
+
+    let (code, out, err) = lab.run(&["vnet", "swap", "blue", "-o", "json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        (json["name"].as_str(), json["swapped"].as_bool()),
+        (Some("blue"), Some(false))
+    );
+    let (code, out, _) = lab.run(&["vnet", "swap", "blue"]).await;
+    assert_eq!(code, 0);
+    let (code, out2, _) = lab.run(&["vnet", "swap", "blue"]).await;
+    assert_eq!(code, 0);
+    assert!(out.starts_with("blue-mirror now carries"), "{out}");
+    assert_eq!(out2, "blue carries its production traffic again\n");
+    assert_eq!(
+        lab.vnet_calls(),
+        [
+            "SwapMirror blue",
+            "ListVnets",
+            "ShowVnet blue",
+            "ShowVnet blue",
+            "SwapMirror blue",
+            "SwapMirror blue",
+            "SwapMirror blue",
+        ]
     );
 }

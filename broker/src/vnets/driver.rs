@@ -22,6 +22,7 @@ use tonic::Code;
 use tracing::{info, warn};
 
 use super::kernel::Kernel;
+use super::routed::{Failures, Routed};
 use super::status::Round;
 use super::view::{self, Applied, View};
 use super::{Trouble, Vnets};
@@ -151,10 +152,13 @@ async fn reconcile_loop(core: &BrokerCore, vnets: &Vnets) {
     let network = &core.config.network;
     let namespaces = InstanceNamespaces::new(&core.config.data_dir, vnets.cloud().clone());
     let mut kernel = Kernel::new(network.namespace.clone(), namespaces);
+    let mut routed = Routed::default();
     let mut instances = core.cloud.get().map(|cloud| cloud.subscribe());
     let mut last_trouble: Option<String> = None;
     loop {
-        let trouble = reconcile_once(core, vnets, &mut kernel).await.err();
+        let trouble = reconcile_once(core, vnets, &mut kernel, &mut routed)
+            .await
+            .err();
         if trouble != last_trouble {
             if let Some(trouble) = &trouble {
                 warn!(error = %trouble, "vnet data plane: this round could not be done");
@@ -202,6 +206,7 @@ async fn reconcile_once(
     core: &BrokerCore,
     vnets: &Vnets,
     kernel: &mut Kernel,
+    routed: &mut Routed,
 ) -> Result<(), String> {
     let Some(view) = vnets.with_view(|v| v.is_complete().then(|| v.clone())) else {
         // Before the root's first snapshot there is nothing to compare with.
@@ -249,7 +254,12 @@ async fn reconcile_once(
         .flat_map(|v| v.bindings.iter())
         .filter(|b| b.cloud == cloud.as_str())
         .filter_map(|b| InstanceId::new(&b.instance).ok())
-        .map(|instance| NetnsName::of(&cloud, &instance))
+        .flat_map(|instance| {
+            [
+                NetnsName::of(&cloud, &instance),
+                NetnsName::clone_of(&cloud, &instance),
+            ]
+        })
         .collect();
 
     // A fresh handle each round: one kept open would keep an underlay
@@ -291,6 +301,55 @@ async fn reconcile_once(
         observed.lines
     };
     round.failed = outcome.failed;
+
+    // Then the routed side: filter, taps, gateways, routes.
+    let namespace = kernel.namespace().map(str::to_owned);
+    let routed_failures = match kernel.underlay().await {
+        Ok(np) => {
+            routed
+                .apply(
+                    np,
+                    namespace.as_deref(),
+                    &plane,
+                    outcome.changed || !stale.is_empty(),
+                )
+                .await
+        }
+        Err(e) => Failures {
+            general: vec![format!("the kernel could not be read: {e}")],
+            ..Failures::default()
+        },
+    };
+    for (vni, what) in routed_failures.by_vni {
+        let reason = format!("its routed side failed: {}", what.join("; "));
+        round
+            .failed
+            .entry(vni)
+            .and_modify(|r| *r = format!("{r}; {reason}"))
+            .or_insert(reason);
+    }
+    let general = (!routed_failures.general.is_empty()).then(|| routed_failures.general.join("; "));
+    if routed.trouble_changed(&general) {
+        if let Some(general) = &general {
+            warn!(error = %general, "vnet data plane: the routed side could not be completed; retrying next round");
+        }
+        vnets.set_trouble(Trouble::Routed, general);
+    }
+    for (vni, (gateway, rules)) in routed.lines(namespace.as_deref(), &plane).await {
+        let lines = round.lines.entry(vni).or_default();
+        lines.gateway = gateway;
+        lines.rules = rules;
+    }
+    for (vni, notes) in &plane.notes {
+        round
+            .notes
+            .entry(vni.value())
+            .or_default()
+            .extend(notes.iter().cloned());
+    }
+    if !members.bad_policies.is_empty() {
+        warn!(policies = %members.bad_policies.join("; "), "vnet data plane: flow rules from the root left out");
+    }
     round.at = Some(OffsetDateTime::now_utc());
     if !outcome.other.is_empty() || !failures.is_empty() {
         warn!(

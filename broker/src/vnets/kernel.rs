@@ -102,6 +102,16 @@ impl Kernel {
         &self.namespaces
     }
 
+    /// The underlay namespace; `None`: the broker's own.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// The handle in the underlay namespace (opened if there is none).
+    pub async fn underlay(&mut self) -> Result<&Netplane, intercloud_netplane::Error> {
+        underlay(&mut self.underlay, self.namespace.as_deref()).await
+    }
+
     /// Forgets the underlay handle: the next call opens a fresh one, so an
     /// underlay namespace made anew is seen.
     pub fn reset(&mut self) {

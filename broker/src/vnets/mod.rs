@@ -28,6 +28,7 @@
 
 pub mod driver;
 pub mod kernel;
+pub mod routed;
 pub mod status;
 pub mod view;
 
@@ -50,6 +51,8 @@ pub enum Trouble {
     Vtep,
     /// The kernel could not be read or the plan not made.
     Round,
+    /// The routed side (filter, taps, routing rules) could not be completed.
+    Routed,
 }
 
 /// What the driver and the operator API share.

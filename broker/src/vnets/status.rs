@@ -22,6 +22,11 @@ pub struct Lines {
     pub interfaces: Vec<String>,
     /// `00:00:00:00:00:00 dst 10.231.0.2`.
     pub fdb: Vec<String>,
+    /// The gateway here, in words; empty when there is none.
+    pub gateway: String,
+    /// The nftables rules for the VNet (flow filter and taps), with their
+    /// packet counters.
+    pub rules: Vec<String>,
 }
 
 /// One VNet's local side.
@@ -168,6 +173,8 @@ impl Status {
                 interfaces: Vec::new(),
                 fdb: Vec::new(),
                 reconciled_at: at,
+                gateway: String::new(),
+                rules: Vec::new(),
             };
         };
         let (state, detail) = match &self.trouble {
@@ -181,6 +188,8 @@ impl Status {
             interfaces: known.lines.interfaces.clone(),
             fdb: known.lines.fdb.clone(),
             reconciled_at: at,
+            gateway: known.lines.gateway.clone(),
+            rules: known.lines.rules.clone(),
         }
     }
 }
@@ -227,6 +236,7 @@ mod tests {
                 Lines {
                     interfaces: vec!["icb001000 bridge up".into()],
                     fdb: vec!["00:00:00:00:00:00 dst 10.231.0.2".into()],
+                    ..Lines::default()
                 },
             )]
             .into(),

@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use intercloud_proto::v1::vnet_event::Kind;
-use intercloud_proto::v1::{Vnet, VnetEvent};
+use intercloud_proto::v1::{FlowPolicy, Vnet, VnetEvent};
 use intercloud_vnet::{
-    Attachments, Binding, BrokerInput, CloudId, Domain, InstanceId, MemberVnet, TenantId, VnetName,
-    VnetRecord, VnetSpec, Vni,
+    Attachments, Binding, BrokerInput, CloudId, Domain, FlowRule, InstanceId, MemberVnet, MirrorOf,
+    TenantId, VnetName, VnetRecord, VnetSpec, Vni,
 };
 
 /// A VNet's key: its tenant and its name.
@@ -24,8 +24,12 @@ pub type VnetKey = (String, String);
 #[derive(Debug, Clone, Default)]
 pub struct View {
     vnets: BTreeMap<VnetKey, Vnet>,
+    /// The agreed flow rules touching this cloud's VNets' domains.
+    policies: Vec<FlowPolicy>,
     /// A snapshot being received.
     incoming: Option<BTreeMap<VnetKey, Vnet>>,
+    /// The rules of a snapshot being received.
+    incoming_policies: Option<Vec<FlowPolicy>>,
     /// Whether a snapshot has ever been complete: before that, the view
     /// says nothing (an empty view would mean "delete everything").
     complete: bool,
@@ -64,19 +68,34 @@ impl View {
             }
             (Kind::SnapshotEnd, _) => {
                 self.vnets = self.incoming.take().unwrap_or_default();
+                self.policies = self.incoming_policies.take().unwrap_or_default();
                 self.complete = true;
+                Applied::Changed
+            }
+            (Kind::Policies, _) if self.incoming.is_some() => {
+                self.incoming_policies = Some(event.policies);
+                Applied::Unchanged
+            }
+            (Kind::Policies, _) => {
+                self.policies = event.policies;
                 Applied::Changed
             }
             (Kind::Deleted, Some(vnet)) => {
                 self.incoming = None;
+                self.incoming_policies = None;
                 self.vnets.remove(&key(&vnet));
                 Applied::Changed
             }
             (
-                Kind::Created | Kind::BindingAdded | Kind::BindingRemoved | Kind::VtepChanged,
+                Kind::Created
+                | Kind::BindingAdded
+                | Kind::BindingRemoved
+                | Kind::VtepChanged
+                | Kind::Swapped,
                 Some(vnet),
             ) => {
                 self.incoming = None;
+                self.incoming_policies = None;
                 self.vnets.insert(key(&vnet), vnet);
                 Applied::Changed
             }
@@ -89,6 +108,12 @@ impl View {
     /// in force stays.
     pub fn interrupted(&mut self) {
         self.incoming = None;
+        self.incoming_policies = None;
+    }
+
+    /// The agreed flow rules the root sent.
+    pub fn policies(&self) -> &[FlowPolicy] {
+        &self.policies
     }
 
     /// Whether a snapshot has ever been complete.
@@ -112,12 +137,14 @@ impl View {
     }
 
     /// The VNet `instance` of `cloud` is attached to, if any (an instance's
-    /// namespace has room for one `eth0`).
+    /// namespace has room for one `eth0`). Mirror VNets hold clones, which
+    /// have namespaces of their own: they do not count.
     pub fn attached_vnet(&self, cloud: &str, instance: &str) -> Option<&Vnet> {
         self.vnets.values().find(|v| {
-            v.bindings
-                .iter()
-                .any(|b| b.cloud == cloud && b.instance == instance)
+            v.mirror_of.is_empty()
+                && v.bindings
+                    .iter()
+                    .any(|b| b.cloud == cloud && b.instance == instance)
         })
     }
 }
@@ -126,8 +153,12 @@ impl View {
 #[derive(Debug, Clone, Default)]
 pub struct Members {
     /// The VNets that could be read, with their attachments (local ones only
-    /// for instances that exist here).
-    pub vnets: Vec<(VnetRecord, Attachments)>,
+    /// for instances that exist here) and whether their pair is swapped.
+    pub vnets: Vec<(VnetRecord, Attachments, bool)>,
+    /// The agreed flow rules that could be read.
+    pub policies: Vec<FlowRule>,
+    /// Rules that could not be read, with the reason.
+    pub bad_policies: Vec<String>,
     /// The VTEP of each cloud, as the VNets list them.
     pub peers: BTreeMap<CloudId, Ipv4Addr>,
     /// VNets whose record could not be read, by VNI, with the reason.
@@ -149,11 +180,13 @@ impl Members {
             vnets: self
                 .vnets
                 .iter()
-                .map(|(record, attachments)| MemberVnet {
+                .map(|(record, attachments, swapped)| MemberVnet {
                     record,
                     attachments,
+                    swapped: *swapped,
                 })
                 .collect(),
+            policies: self.policies.clone(),
         }
     }
 }
@@ -172,7 +205,7 @@ pub fn members(view: &View, cloud: &CloudId, local: &BTreeSet<String>) -> Member
                 if !missing.is_empty() {
                     members.missing.insert(vnet.vni, missing);
                 }
-                members.vnets.push((record, attachments));
+                members.vnets.push((record, attachments, vnet.swapped));
             }
             Err(reason) => {
                 members.refused.insert(
@@ -185,10 +218,41 @@ pub fn members(view: &View, cloud: &CloudId, local: &BTreeSet<String>) -> Member
             }
         }
     }
+    for policy in view.policies().iter().filter(|p| p.agreed) {
+        match read_rule(policy) {
+            Ok(rule) => members.policies.push(rule),
+            Err(reason) => members.bad_policies.push(reason),
+        }
+    }
     // Plan in VNI order: a VNet that cannot be planned with the ones before
     // it is the later one, whatever the order of names.
-    members.vnets.sort_by_key(|(record, _)| record.vni);
+    members.vnets.sort_by_key(|(record, _, _)| record.vni);
     members
+}
+
+/// An agreed rule as the root sent it.
+fn read_rule(policy: &FlowPolicy) -> Result<FlowRule, String> {
+    let rule = policy
+        .rule
+        .as_ref()
+        .ok_or_else(|| "a flow policy without its rule".to_owned())?;
+    let bad = |e: &dyn std::fmt::Display| {
+        format!(
+            "flow rule {} -> {} {} {:?} is not usable: {e}",
+            rule.from_domain, rule.to_domain, rule.proto, rule.port
+        )
+    };
+    let port = match rule.port.as_str() {
+        "" => None,
+        port => Some(port.parse().map_err(|e| bad(&e))?),
+    };
+    FlowRule::new(
+        Domain::new(&rule.from_domain).map_err(|e| bad(&e))?,
+        Domain::new(&rule.to_domain).map_err(|e| bad(&e))?,
+        rule.proto.parse().map_err(|e| bad(&e))?,
+        port,
+    )
+    .map_err(|e| bad(&e))
 }
 
 type Read = (VnetRecord, Attachments, Vec<String>);
@@ -239,11 +303,18 @@ fn read_vnet(vnet: &Vnet, cloud: &CloudId, local: &BTreeSet<String>) -> Result<R
         bindings.push(binding);
     }
     let attachments = Attachments::restore(name, spec.cidr(), bindings).map_err(|e| text(&e))?;
+    let mirror_of = match vnet.mirror_of.as_str() {
+        "" => None,
+        production => Some(MirrorOf {
+            production: VnetName::new(production).map_err(|e| text(&e))?,
+            strategy: vnet.mirror_strategy.parse().map_err(|e| text(&e))?,
+        }),
+    };
     Ok((
         VnetRecord {
             spec,
             vni,
-            mirror_of: None,
+            mirror_of,
         },
         attachments,
         missing,
@@ -288,6 +359,7 @@ mod tests {
                 },
             ],
             created_at: None,
+            ..Vnet::default()
         }
     }
 
@@ -299,6 +371,7 @@ mod tests {
             vtep: None,
             revision,
             at: None,
+            policies: Vec::new(),
         }
     }
 
@@ -410,7 +483,7 @@ mod tests {
         let cloud: CloudId = "cloud-a".parse().expect("valid");
         let members = members(&view, &cloud, &local(&["web-1"]));
         assert_eq!(members.vnets.len(), 1);
-        let (record, attachments) = &members.vnets[0];
+        let (record, attachments, _) = &members.vnets[0];
         assert_eq!(record.vni.value(), 4096);
         let kept: Vec<(String, u16)> = attachments
             .bindings()
@@ -438,5 +511,105 @@ mod tests {
         assert_eq!(plane.links.len(), 3);
         assert_eq!(plane.fdb.len(), 2);
         assert_eq!(plane.unreachable.len(), 1);
+    }
+
+    fn policy(from: &str, to: &str, proto: &str, port: &str, agreed: bool) -> FlowPolicy {
+        FlowPolicy {
+            rule: Some(intercloud_proto::v1::FlowRule {
+                from_domain: from.into(),
+                to_domain: to.into(),
+                proto: proto.into(),
+                port: port.into(),
+            }),
+            agreed,
+            ..FlowPolicy::default()
+        }
+    }
+
+    fn policies_event(policies: Vec<FlowPolicy>, revision: u64) -> VnetEvent {
+        VnetEvent {
+            policies,
+            ..event(Kind::Policies, None, revision)
+        }
+    }
+
+    #[test]
+    fn the_snapshot_s_rules_count_once_it_is_complete_and_later_ones_replace_them() {
+        let mut view = View::new();
+        view.apply(event(
+            Kind::Snapshot,
+            Some(vnet("cloud-a", "blue", 4096, &[])),
+            1,
+        ));
+        let first = vec![policy("web", "db", "tcp", "443", true)];
+        assert_eq!(
+            view.apply(policies_event(first.clone(), 1)),
+            Applied::Unchanged
+        );
+        assert!(view.policies().is_empty());
+        view.apply(event(Kind::SnapshotEnd, None, 1));
+        assert_eq!(view.policies(), first.as_slice());
+
+        let later = vec![
+            policy("web", "db", "udp", "53", true),
+            policy("web", "db", "tcp", "", false),
+            policy("web", "db", "icmp", "443", true),
+        ];
+        assert_eq!(view.apply(policies_event(later, 2)), Applied::Changed);
+        let cloud: CloudId = "cloud-a".parse().expect("valid");
+        let members = members(&view, &cloud, &local(&[]));
+        // Only agreed, readable rules reach the plan; the unreadable one is named.
+        let rules: Vec<String> = members.policies.iter().map(ToString::to_string).collect();
+        assert_eq!(rules, ["web -> db udp/53"]);
+        assert_eq!(members.bad_policies.len(), 1);
+        assert!(
+            members.bad_policies[0].contains("icmp"),
+            "{:?}",
+            members.bad_policies
+        );
+    }
+
+    #[test]
+    fn a_mirror_is_read_with_its_production_strategy_and_swap() {
+        let mut view = View::new();
+        let mut mirror = vnet(
+            "cloud-a",
+            "blue-m",
+            4097,
+            &[("web-1", "cloud-a", "10.20.0.2", 0)],
+        );
+        mirror.mirror_of = "blue".into();
+        mirror.mirror_strategy = "sample:1/10".into();
+        mirror.swapped = true;
+        let production = vnet(
+            "cloud-a",
+            "blue",
+            4096,
+            &[("web-1", "cloud-a", "10.20.0.2", 0)],
+        );
+        view.apply(event(Kind::Snapshot, Some(production), 1));
+        view.apply(event(Kind::Snapshot, Some(mirror.clone()), 1));
+        view.apply(event(Kind::SnapshotEnd, None, 1));
+        // The clone does not make web-1 attached twice.
+        assert_eq!(
+            view.attached_vnet("cloud-a", "web-1")
+                .map(|v| v.name.as_str()),
+            Some("blue")
+        );
+        let cloud: CloudId = "cloud-a".parse().expect("valid");
+        let read = members(&view, &cloud, &local(&["web-1"]));
+        let (record, _, swapped) = &read.vnets[1];
+        let of = record.mirror_of.as_ref().expect("a mirror");
+        assert_eq!(of.production.as_str(), "blue");
+        assert_eq!(of.strategy.to_string(), "sample:1/10");
+        assert!(*swapped);
+
+        mirror.swapped = false;
+        assert_eq!(
+            view.apply(event(Kind::Swapped, Some(mirror), 2)),
+            Applied::Changed
+        );
+        let read = members(&view, &cloud, &local(&["web-1"]));
+        assert!(!read.vnets[1].2);
     }
 }

@@ -9,6 +9,9 @@
 //! - a broker's presence: `peers`, `negotiate`;
 //! - a broker's transfers, instances and objects: `transfers`, `instance`
 //!   (`instance create|ls`), `migrate`, `object` (`object put|get|ls`);
+//! - a broker's VNets: `vnet` (`vnet create|ls|show|attach|detach|delete|
+//!   mirror|swap`) and `policy` (`policy allow|revoke|ls`), the root's
+//!   `Networks` calls made through the broker;
 //!   `progress` (bars on a terminal, lines elsewhere) and `steps`
 //!   (following `migrate`'s and `put`'s steps to a verdict) are what they
 //!   share;
@@ -29,6 +32,7 @@ pub mod migrate;
 pub mod negotiate;
 pub mod object;
 pub mod peers;
+pub mod policy;
 mod progress;
 pub mod publish;
 pub mod query;
@@ -148,6 +152,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             command: InstanceCommand::Ls,
         } => instance::list(&globals).await,
         Command::Vnet { command } => vnet::run(&globals, command).await,
+        Command::Policy { command } => policy::run(&globals, command).await,
         Command::Directory {
             command: DirectoryCommand::Watch(args),
         } => return directory::watch(&globals, &args).await,

@@ -1,18 +1,19 @@
-//! `vnet create|ls|show|attach|detach|delete`: cross-cloud VNets, through
-//! this cloud's broker (which asks the root and builds its side).
+//! `vnet create|ls|show|attach|detach|delete|mirror|swap`: cross-cloud
+//! VNets and their mirrors, through this cloud's broker (which asks the
+//! root and builds its side).
 
 use std::str::FromStr as _;
 
 use intercloud_proto::v1::{
-    AttachRequest, CreateVnetRequest, DeleteVnetRequest, DetachRequest, GetVnetRequest,
-    ListVnetsRequest,
+    AttachRequest, CreateMirrorRequest, CreateVnetRequest, DeleteVnetRequest, DetachRequest,
+    GetVnetRequest, ListVnetsRequest, SwapMirrorRequest,
 };
-use intercloud_vnet::{Bandwidth, CloudId, Domain, InstanceId, VnetName};
+use intercloud_vnet::{Bandwidth, CloudId, Domain, InstanceId, MirrorStrategy, VnetName};
 use ipnet::Ipv4Net;
 
 use super::{BrokerSession, Globals};
 use crate::args::{VnetCommand, VnetCreateArgs};
-use crate::output::{Attached, Deleted, Detached, VnetDetail, VnetList};
+use crate::output::{Attached, Deleted, Detached, MirrorCreated, Swapped, VnetDetail, VnetList};
 use crate::report::hinted;
 
 /// Runs one `vnet` subcommand.
@@ -63,6 +64,18 @@ pub async fn run(globals: &Globals, command: VnetCommand) -> anyhow::Result<Stri
                 vnet: response.deleted.as_ref().map(Into::into),
             })
         }
+        Call::Mirror(request) => {
+            let mirror = remote
+                .call("CreateMirror", client.create_mirror(request))
+                .await?;
+            globals.render(&MirrorCreated((&mirror).into()))
+        }
+        Call::Swap(request) => {
+            let production = remote
+                .call("SwapMirror", client.swap_mirror(request))
+                .await?;
+            globals.render(&Swapped((&production).into()))
+        }
     }
 }
 
@@ -75,6 +88,8 @@ enum Call {
     Attach(AttachRequest),
     Detach(DetachRequest),
     Delete(DeleteVnetRequest),
+    Mirror(CreateMirrorRequest),
+    Swap(SwapMirrorRequest),
 }
 
 impl Call {
@@ -123,6 +138,14 @@ impl Call {
             VnetCommand::Delete { name } => Self::Delete(DeleteVnetRequest {
                 name: checked_name(name)?,
             }),
+            VnetCommand::Mirror {
+                vnet,
+                strategy,
+                name,
+            } => Self::Mirror(mirror_request(vnet, &strategy, name)?),
+            VnetCommand::Swap { vnet } => Self::Swap(SwapMirrorRequest {
+                vnet: checked_name(vnet)?,
+            }),
         })
     }
 }
@@ -164,6 +187,43 @@ fn create_request(args: VnetCreateArgs) -> anyhow::Result<CreateVnetRequest> {
         clouds,
         domain: args.domain.unwrap_or_default(),
         bandwidth: args.bandwidth.unwrap_or_default(),
+    })
+}
+
+fn mirror_request(
+    vnet: String,
+    strategy: &str,
+    name: Option<String>,
+) -> anyhow::Result<CreateMirrorRequest> {
+    let vnet = checked_name(vnet)?;
+    let strategy = MirrorStrategy::from_str(strategy).map_err(|e| {
+        hinted(
+            format!("--strategy: {e}"),
+            "e.g. --strategy full, --strategy sample:0.1 or --strategy sample:1/100",
+        )
+    })?;
+    // The root names the mirror `<vnet>-mirror` when no name is given; a
+    // name that would be too long is refused here, with the way out.
+    let mirror = name.clone().unwrap_or_else(|| format!("{vnet}-mirror"));
+    VnetName::new(&mirror).map_err(|e| match &name {
+        Some(_) => hinted(format!("--name: {e}"), "e.g. --name blue-mirror"),
+        None => hinted(
+            format!("the mirror's default name: {e}"),
+            "choose a shorter one with --name",
+        ),
+    })?;
+    if mirror == vnet {
+        return Err(hinted(
+            format!("--name {mirror}: a mirror cannot have its production's name"),
+            format!("e.g. --name {vnet}-mirror"),
+        ));
+    }
+    Ok(CreateMirrorRequest {
+        vnet,
+        name: name.unwrap_or_default(),
+        // Canonical (`sample:0.1` is sent as `sample:1/10`): the root
+        // records what this CLI checked.
+        strategy: strategy.to_string(),
     })
 }
 
@@ -329,5 +389,67 @@ mod tests {
             })
         );
         assert_eq!(call(&["ls"]).expect("valid"), Call::List);
+    }
+
+    #[test]
+    fn mirror_and_swap_send_the_checked_fields() {
+        assert_eq!(
+            call(&["mirror", "blue", "--strategy", "sample:0.1"]).expect("valid"),
+            Call::Mirror(CreateMirrorRequest {
+                vnet: "blue".into(),
+                name: String::new(),
+                strategy: "sample:1/10".into(),
+            })
+        );
+        assert_eq!(
+            call(&[
+                "mirror",
+                "blue",
+                "--strategy",
+                "headers",
+                "--name",
+                "blue-tap"
+            ])
+            .expect("valid"),
+            Call::Mirror(CreateMirrorRequest {
+                vnet: "blue".into(),
+                name: "blue-tap".into(),
+                strategy: "headers".into(),
+            })
+        );
+        assert_eq!(
+            call(&["swap", "blue"]).expect("valid"),
+            Call::Swap(SwapMirrorRequest {
+                vnet: "blue".into()
+            })
+        );
+    }
+
+    #[test]
+    fn bad_mirrors_are_refused_before_any_call() {
+        let refused = |words: &[&str]| line(&call(words).expect_err("refused"));
+        assert_eq!(
+            refused(&["mirror", "blue", "--strategy", "everything"]),
+            "error: --strategy: mirror strategy \"everything\" is unknown; the strategies are full, headers, stats and sample:<rate> — e.g. --strategy full, --strategy sample:0.1 or --strategy sample:1/100"
+        );
+        assert!(
+            refused(&["mirror", "blue", "--strategy", "sample:0.3"])
+                .starts_with("error: --strategy: sample rate \"0.3\" is refused: "),
+        );
+        assert!(refused(&["mirror", "blue", "--strategy", "sample:2"]).contains("it is above 1"),);
+        assert!(
+            refused(&["mirror", "blue", "--strategy", "full", "--name", "Blue_M"])
+                .starts_with("error: --name: "),
+        );
+        assert_eq!(
+            refused(&["mirror", "blue", "--strategy", "full", "--name", "blue"]),
+            "error: --name blue: a mirror cannot have its production's name — e.g. --name blue-mirror"
+        );
+        let long = "a".repeat(30);
+        assert!(
+            refused(&["mirror", &long, "--strategy", "full"])
+                .starts_with("error: the mirror's default name: "),
+        );
+        assert!(refused(&["swap", "Blue"]).contains("Blue"));
     }
 }

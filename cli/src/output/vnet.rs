@@ -1,4 +1,6 @@
-//! Cross-cloud VNets: one created or shown, the list, an attachment.
+//! Cross-cloud VNets: one created or shown, the list, an attachment, and
+//! the mirror relations they carry (the mirror calls' own views are in
+//! `mirror`).
 
 use intercloud_proto::v1 as pb;
 use serde::Serialize;
@@ -25,6 +27,14 @@ pub struct Vnet {
     pub vteps: Vec<Vtep>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub created_at: Option<OffsetDateTime>,
+    /// For a Mirror VNet: the production VNet it mirrors; empty otherwise.
+    pub mirror_of: String,
+    /// For a Mirror VNet: what it receives (`full`, `sample:1/10`, …).
+    pub mirror_strategy: String,
+    /// For a production VNet with a mirror: the mirror's name.
+    pub mirror: String,
+    /// For both VNets of a pair: whether the mirror carries the production traffic.
+    pub swapped: bool,
 }
 
 /// A member cloud's underlay address.
@@ -78,6 +88,10 @@ impl From<&pb::Vnet> for Vnet {
                 })
                 .collect(),
             created_at: from_proto(v.created_at.as_ref()),
+            mirror_of: v.mirror_of.clone(),
+            mirror_strategy: v.mirror_strategy.clone(),
+            mirror: v.mirror.clone(),
+            swapped: v.swapped,
         }
     }
 }
@@ -96,18 +110,68 @@ impl Vnet {
                 format!("{cloud} ({address})")
             })
             .collect();
-        fields(&[
+        let mut pairs = vec![
             ("Tenant", self.tenant.clone()),
             ("VNI", format!("{} (0x{:06x})", self.vni, self.vni)),
             ("CIDR", self.cidr.clone()),
             ("Clouds", vteps.join(", ")),
             ("Domain", self.domain.clone()),
             ("Bandwidth", self.bandwidth.clone()),
-            ("Created", when(self.created_at, now)),
-        ])
+        ];
+        // Only VNets of a mirror pair say so: a plain VNet reads as before.
+        if !self.mirror_of.is_empty() {
+            pairs.push(("Mirror of", self.mirror_relation()));
+        }
+        if !self.mirror.is_empty() {
+            pairs.push(("Mirror", self.mirror_relation()));
+        }
+        pairs.push(("Created", when(self.created_at, now)));
+        fields(&pairs)
     }
 
-    fn bindings_table(&self) -> String {
+    /// The pair this VNet belongs to and which of the two carries the
+    /// production traffic, in words; empty for a VNet of no pair.
+    fn mirror_relation(&self) -> String {
+        if !self.mirror_of.is_empty() {
+            let production = one_line(&self.mirror_of);
+            let role = if self.swapped {
+                format!("swapped: it carries {production}'s production traffic")
+            } else {
+                format!("it receives a copy of {production}'s input")
+            };
+            format!(
+                "{production} (strategy {}); {role}",
+                one_line(&self.mirror_strategy)
+            )
+        } else if !self.mirror.is_empty() {
+            let mirror = one_line(&self.mirror);
+            let role = if self.swapped {
+                format!(
+                    "swapped: {mirror} carries this VNet's production traffic, this VNet receives the copies"
+                )
+            } else {
+                "this VNet carries its production traffic".to_owned()
+            };
+            format!("{mirror}; {role}")
+        } else {
+            String::new()
+        }
+    }
+
+    /// The `MIRROR` cell of `vnet ls`: `blue-mirror`, `of blue (full)`,
+    /// with `, swapped` once the mirror carries the production traffic.
+    fn mirror_cell(&self) -> String {
+        let swapped = if self.swapped { ", swapped" } else { "" };
+        if !self.mirror_of.is_empty() {
+            format!("of {} ({}{swapped})", self.mirror_of, self.mirror_strategy)
+        } else if !self.mirror.is_empty() && self.swapped {
+            format!("{} (swapped)", self.mirror)
+        } else {
+            self.mirror.clone()
+        }
+    }
+
+    pub(super) fn bindings_table(&self) -> String {
         if self.bindings.is_empty() {
             return "no instances attached\n".to_owned();
         }
@@ -158,6 +222,7 @@ impl Render for VnetList {
             "CLOUDS",
             "DOMAIN",
             "INSTANCES",
+            "MIRROR",
             "CREATED",
         ]);
         for v in &self.vnets {
@@ -169,6 +234,7 @@ impl Render for VnetList {
                 v.clouds.join(","),
                 v.domain.clone(),
                 v.bindings.len().to_string(),
+                v.mirror_cell(),
                 v.created_at.map(|t| relative(now, t)).unwrap_or_default(),
             ]);
         }
@@ -186,6 +252,11 @@ pub struct LocalDataplane {
     pub fdb: Vec<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub reconciled_at: Option<OffsetDateTime>,
+    /// The VNet's gateway here; empty when it carries no production traffic.
+    pub gateway: String,
+    /// The nftables rules applied for the VNet (flow rules, mirror taps),
+    /// each with its packet counter.
+    pub rules: Vec<String>,
 }
 
 /// `intercloudctl vnet show`.
@@ -206,6 +277,8 @@ impl From<&pb::VnetDetail> for VnetDetail {
                 interfaces: l.interfaces.clone(),
                 fdb: l.fdb.clone(),
                 reconciled_at: from_proto(l.reconciled_at.as_ref()),
+                gateway: l.gateway.clone(),
+                rules: l.rules.clone(),
             }),
         }
     }
@@ -226,12 +299,20 @@ impl Render for VnetDetail {
                 format!("{}: {}", local.state, one_line(&local.detail))
             };
             out.push('\n');
-            out += &fields(&[
-                ("This cloud", state),
-                ("Reconciled", when(local.reconciled_at, now)),
-            ]);
+            let mut pairs = vec![("This cloud", state)];
+            if !local.gateway.is_empty() {
+                pairs.push(("Gateway", local.gateway.clone()));
+            }
+            pairs.push(("Reconciled", when(local.reconciled_at, now)));
+            out += &fields(&pairs);
             for line in local.interfaces.iter().chain(&local.fdb) {
                 out += &format!("  {}\n", one_line(line));
+            }
+            if !local.rules.is_empty() {
+                out += "Rules:\n";
+                for line in &local.rules {
+                    out += &format!("  {}\n", one_line(line));
+                }
             }
         }
         out
@@ -339,6 +420,7 @@ mod tests {
                 seconds: NOW - 300,
                 nanos: 0,
             }),
+            ..pb::Vnet::default()
         }
     }
 
@@ -370,9 +452,9 @@ mod tests {
         });
         assert_eq!(
             list.table(datetime!(2026-05-01 10:00:00 UTC)),
-            "NAME   TENANT    VNI    CIDR           CLOUDS                    DOMAIN   INSTANCES   CREATED\n\
-             blue   cloud-a   4096   10.20.0.0/24   cloud-a,cloud-b,cloud-c   dom-a    1           5m ago\n\
-             red    cloud-a   4097   10.20.0.0/24   cloud-a,cloud-b,cloud-c   dom-a    0           -\n"
+            "NAME   TENANT    VNI    CIDR           CLOUDS                    DOMAIN   INSTANCES   MIRROR   CREATED\n\
+             blue   cloud-a   4096   10.20.0.0/24   cloud-a,cloud-b,cloud-c   dom-a    1           -        5m ago\n\
+             red    cloud-a   4097   10.20.0.0/24   cloud-a,cloud-b,cloud-c   dom-a    0           -        -\n"
         );
         assert_eq!(
             serde_json::to_value(&list).expect("json")["vnets"][0]["bindings"][0],
@@ -392,6 +474,128 @@ mod tests {
         );
     }
 
+    /// Blue with its mirror blue-mirror, before or after a swap.
+    fn mirror_pair(swapped: bool) -> (pb::Vnet, pb::Vnet) {
+        let mut production = blue();
+        production.mirror = "blue-mirror".into();
+        production.swapped = swapped;
+        let mut mirror = blue();
+        mirror.name = "blue-mirror".into();
+        mirror.vni = 4097;
+        mirror.mirror_of = "blue".into();
+        mirror.mirror_strategy = "sample:1/10".into();
+        mirror.swapped = swapped;
+        (production, mirror)
+    }
+
+    #[test]
+    fn the_list_shows_each_mirror_pair_and_whether_it_is_swapped() {
+        let now = datetime!(2026-05-01 10:00:00 UTC);
+        let mirror_column = |swapped| {
+            let (production, mirror) = mirror_pair(swapped);
+            VnetList::from(&pb::ListVnetsResponse {
+                vnets: vec![production, mirror],
+            })
+            .table(now)
+            .lines()
+            .map(|line| {
+                // Cells are 3 or more spaces apart and hold single spaces.
+                let cells: Vec<&str> = line
+                    .split("   ")
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                cells[cells.len() - 2].to_owned()
+            })
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            mirror_column(false),
+            ["MIRROR", "blue-mirror", "of blue (sample:1/10)"]
+        );
+        assert_eq!(
+            mirror_column(true),
+            [
+                "MIRROR",
+                "blue-mirror (swapped)",
+                "of blue (sample:1/10, swapped)"
+            ]
+        );
+        let (production, _) = mirror_pair(true);
+        let json = serde_json::to_value(Vnet::from(&production)).expect("json");
+        assert_eq!(
+            (
+                &json["mirror"],
+                &json["mirror_of"],
+                &json["mirror_strategy"],
+                &json["swapped"]
+            ),
+            (&json!("blue-mirror"), &json!(""), &json!(""), &json!(true))
+        );
+    }
+
+    #[test]
+    fn the_fields_name_the_pair_and_which_vnet_carries_the_production_traffic() {
+        let now = datetime!(2026-05-01 10:00:00 UTC);
+        let (production, mirror) = mirror_pair(false);
+        assert!(Vnet::from(&production).fields(now).contains(
+            "Bandwidth:  100mbit\n\
+                 Mirror:     blue-mirror; this VNet carries its production traffic\n\
+                 Created:"
+        ));
+        assert!(Vnet::from(&mirror).fields(now).contains(
+            "Mirror of:  blue (strategy sample:1/10); it receives a copy of blue's input\n"
+        ));
+        let (production, mirror) = mirror_pair(true);
+        assert!(Vnet::from(&production).fields(now).contains(
+            "Mirror:     blue-mirror; swapped: blue-mirror carries this VNet's production traffic, this VNet receives the copies\n"
+        ));
+        assert!(Vnet::from(&mirror).fields(now).contains(
+            "Mirror of:  blue (strategy sample:1/10); swapped: it carries blue's production traffic\n"
+        ));
+        // A VNet of no pair reads as before.
+        assert!(!Vnet::from(&blue()).fields(now).contains("Mirror"));
+    }
+
+    #[test]
+    fn show_adds_the_gateway_and_the_rules_with_their_counters() {
+        let detail = VnetDetail::from(&pb::VnetDetail {
+            vnet: Some(blue()),
+            local: Some(pb::LocalDataplane {
+                state: "realized".into(),
+                interfaces: vec!["icx001000 vxlan vni 4096 local 10.231.0.1 up".into()],
+                gateway: "10.20.0.1/24 on icb001000 (routes to 10.30.0.0/24)".into(),
+                rules: vec![
+                    "accept web -> db tcp/443: 12 packets".into(),
+                    "tap to blue-mirror (full): 40 packets".into(),
+                ],
+                ..pb::LocalDataplane::default()
+            }),
+        });
+        let text = detail.table(datetime!(2026-05-01 10:00:00 UTC));
+        assert!(
+            text.ends_with(
+                "This cloud:  realized\n\
+                 Gateway:     10.20.0.1/24 on icb001000 (routes to 10.30.0.0/24)\n\
+                 Reconciled:  -\n  \
+                 icx001000 vxlan vni 4096 local 10.231.0.1 up\n\
+                 Rules:\n  \
+                 accept web -> db tcp/443: 12 packets\n  \
+                 tap to blue-mirror (full): 40 packets\n"
+            ),
+            "{text}"
+        );
+        let json = serde_json::to_value(&detail).expect("json");
+        assert_eq!(
+            json["local"]["rules"][0],
+            "accept web -> db tcp/443: 12 packets"
+        );
+        assert_eq!(
+            json["local"]["gateway"],
+            "10.20.0.1/24 on icb001000 (routes to 10.30.0.0/24)"
+        );
+    }
+
     #[test]
     fn show_adds_the_bindings_and_this_cloud_s_side() {
         let detail = VnetDetail::from(&pb::VnetDetail {
@@ -405,6 +609,7 @@ mod tests {
                     seconds: NOW - 2,
                     nanos: 0,
                 }),
+                ..pb::LocalDataplane::default()
             }),
         });
         let text = detail.table(datetime!(2026-05-01 10:00:00 UTC));
