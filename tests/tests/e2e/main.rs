@@ -17,5 +17,6 @@ mod time;
 mod tls;
 mod transfer_faults;
 mod transfers;
+mod vnet_flows;
 mod vnets;
 mod vnets_root;

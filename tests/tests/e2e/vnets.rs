@@ -24,22 +24,22 @@ use tonic::{Code, Status};
 
 use crate::presence::operator;
 
-const CLOUDS: [&str; 3] = ["cloud-a", "cloud-b", "cloud-c"];
+pub(crate) const CLOUDS: [&str; 3] = ["cloud-a", "cloud-b", "cloud-c"];
 /// Seconds between the brokers' periodic reconciliations in these tests.
 const RECONCILE_SECONDS: u64 = 2;
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
 /// A root and a broker per cloud, each with its underlay host.
-struct Clouds {
+pub(crate) struct Clouds {
     dir: tempfile::TempDir,
     root: TestRoot,
-    brokers: BTreeMap<&'static str, TestBroker>,
+    pub(crate) brokers: BTreeMap<&'static str, TestBroker>,
     // Dropped last: the brokers are killed before their namespaces go.
-    underlay: Underlay,
+    pub(crate) underlay: Underlay,
 }
 
 impl Clouds {
-    async fn start(tag: &str, subnet: u8) -> Self {
+    pub(crate) async fn start(tag: &str, subnet: u8) -> Self {
         let underlay = Underlay::new(tag, subnet, &CLOUDS);
         let dir = tempfile::tempdir().expect("tempdir");
         let root = TestRoot::start(
@@ -87,16 +87,16 @@ impl Clouds {
         .await;
     }
 
-    async fn client(&self, cloud: &str) -> BrokerClient<Channel> {
+    pub(crate) async fn client(&self, cloud: &str) -> BrokerClient<Channel> {
         operator(&self.brokers[cloud], cloud).await
     }
 
-    fn log(&self, cloud: &str) -> String {
+    pub(crate) fn log(&self, cloud: &str) -> String {
         self.brokers[cloud].daemon.log_text()
     }
 }
 
-async fn create_instance(client: &mut BrokerClient<Channel>, name: &str) {
+pub(crate) async fn create_instance(client: &mut BrokerClient<Channel>, name: &str) {
     client
         .create_instance(CreateInstanceRequest {
             name: name.into(),
@@ -108,7 +108,7 @@ async fn create_instance(client: &mut BrokerClient<Channel>, name: &str) {
         .unwrap_or_else(|s| panic!("create instance {name}: {s:?}"));
 }
 
-async fn create_vnet(
+pub(crate) async fn create_vnet(
     client: &mut BrokerClient<Channel>,
     name: &str,
     cidr: &str,
@@ -125,7 +125,7 @@ async fn create_vnet(
         .map(tonic::Response::into_inner)
 }
 
-async fn attach(
+pub(crate) async fn attach(
     client: &mut BrokerClient<Channel>,
     tenant: &str,
     vnet: &str,
@@ -143,7 +143,7 @@ async fn attach(
         .map(tonic::Response::into_inner)
 }
 
-async fn detach(
+pub(crate) async fn detach(
     client: &mut BrokerClient<Channel>,
     tenant: &str,
     vnet: &str,
@@ -159,7 +159,7 @@ async fn detach(
         .map(|r| r.into_inner().detached.expect("the detached binding"))
 }
 
-async fn show(
+pub(crate) async fn show(
     client: &mut BrokerClient<Channel>,
     tenant: &str,
     vnet: &str,
@@ -175,7 +175,7 @@ async fn show(
 
 /// Waits until `client`'s broker reports its side of the VNet in `state`
 /// with `check` true of it.
-async fn wait_local(
+pub(crate) async fn wait_local(
     client: &BrokerClient<Channel>,
     tenant: &str,
     vnet: &str,
@@ -203,12 +203,16 @@ async fn wait_local(
     })
 }
 
-async fn wait_realized(client: &BrokerClient<Channel>, tenant: &str, vnet: &str) -> VnetDetail {
+pub(crate) async fn wait_realized(
+    client: &BrokerClient<Channel>,
+    tenant: &str,
+    vnet: &str,
+) -> VnetDetail {
     wait_local(client, tenant, vnet, "realized", |_| true).await
 }
 
 #[track_caller]
-fn refused<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, needles: &[&str]) {
+pub(crate) fn refused<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, needles: &[&str]) {
     let status = result.expect_err("refused");
     assert_eq!(status.code(), code, "{status:?}");
     for needle in needles {
@@ -241,7 +245,7 @@ fn identity_of(ns: &str, link: &str) -> String {
 }
 
 /// The namespace of `instance` of `cloud`.
-fn instance_ns(cloud: &str, instance: &str) -> String {
+pub(crate) fn instance_ns(cloud: &str, instance: &str) -> String {
     format!("ic-{cloud}.{instance}")
 }
 
@@ -367,9 +371,18 @@ async fn a_vnet_over_three_clouds_carries_ping_and_tcp_and_two_vnets_never_meet(
     );
 
     // cloud-b's own "blue", same network: another VNet, another VNI.
-    let other = create_vnet(&mut b, "blue", "10.20.0.0/24")
+    // (In a domain of its own: domain prod is cloud-a's.)
+    let other = b
+        .create_vnet(CreateVnetRequest {
+            name: "blue".into(),
+            cidr: "10.20.0.0/24".into(),
+            clouds: CLOUDS.iter().map(|c| (*c).to_owned()).collect(),
+            domain: "prod-b".into(),
+            bandwidth: String::new(),
+        })
         .await
-        .expect("another tenant may reuse the network");
+        .expect("another tenant may reuse the network")
+        .into_inner();
     assert_ne!(other.vni, blue.vni);
     attach(&mut a, "cloud-b", "blue", &web2, "10.20.0.10")
         .await

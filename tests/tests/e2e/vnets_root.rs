@@ -2,7 +2,8 @@
 //! VNIs and their exhaustion, overlap within a tenant, membership checks,
 //! attachments and their refusals, deletion releasing the VNI only for
 //! after the range wraps, durability across a kill -9, the watch brokers
-//! build their data plane from, and a revoked cloud refused.
+//! build their data plane from, a revoked cloud refused, security domains
+//! and the flow rules their owners agree, and Mirror VNets and their swap.
 //!
 //! Clouds become members by registering with their dev certificates, as
 //! their brokers would; no broker runs.
@@ -13,9 +14,10 @@ use intercloud_proto::v1::federation_client::FederationClient;
 use intercloud_proto::v1::networks_client::NetworksClient;
 use intercloud_proto::v1::vnet_event::Kind;
 use intercloud_proto::v1::{
-    AttachRequest, Binding, CreateVnetRequest, DeleteVnetRequest, DetachRequest, GetVnetRequest,
-    ListVnetsRequest, RegisterRequest, RevokeRequest, SetVtepRequest, Vnet, VnetEvent,
-    WatchVnetsRequest,
+    AllowFlowRequest, AttachRequest, Binding, CreateMirrorRequest, CreateVnetRequest,
+    DeleteVnetRequest, DetachRequest, FlowPolicy, FlowRule, GetVnetRequest, ListFlowsRequest,
+    ListVnetsRequest, RegisterRequest, RevokeFlowRequest, RevokeRequest, SetVtepRequest,
+    SwapMirrorRequest, Vnet, VnetEvent, WatchVnetsRequest,
 };
 use intercloud_tests::{RootOptions, TestRoot, client_tls, connect, root_id};
 use tokio_stream::StreamExt as _;
@@ -60,24 +62,36 @@ async fn register_clouds(root: &TestRoot) {
     }
 }
 
-fn request(name: &str, cidr: &str, clouds: &[&str]) -> CreateVnetRequest {
+fn request(name: &str, cidr: &str, clouds: &[&str], domain: &str) -> CreateVnetRequest {
     CreateVnetRequest {
         name: name.into(),
         cidr: cidr.into(),
         clouds: clouds.iter().map(|c| (*c).to_owned()).collect(),
-        domain: "prod".into(),
+        domain: domain.into(),
         bandwidth: String::new(),
     }
 }
 
+/// Creates a VNet in domain "prod" (cloud-a's, in these tests: a domain
+/// belongs to the tenant that used it first).
 async fn create(
     client: &mut NetworksClient<Channel>,
     name: &str,
     cidr: &str,
     clouds: &[&str],
 ) -> Result<Vnet, Status> {
+    create_in(client, name, cidr, clouds, "prod").await
+}
+
+async fn create_in(
+    client: &mut NetworksClient<Channel>,
+    name: &str,
+    cidr: &str,
+    clouds: &[&str],
+    domain: &str,
+) -> Result<Vnet, Status> {
     client
-        .create_vnet(request(name, cidr, clouds))
+        .create_vnet(request(name, cidr, clouds, domain))
         .await
         .map(tonic::Response::into_inner)
 }
@@ -190,7 +204,12 @@ async fn a_vnet_over_three_clouds_gets_a_vni_and_overlaps_are_refused_per_tenant
         Code::AlreadyExists,
         &["blue"],
     );
-    let other_tenant = create(&mut b, "blue", "10.20.0.0/24", &["cloud-b"])
+    refused(
+        create(&mut b, "blue", "10.20.0.0/24", &["cloud-b"]).await,
+        Code::PermissionDenied,
+        &["domain prod is owned by tenant cloud-a"],
+    );
+    let other_tenant = create_in(&mut b, "blue", "10.20.0.0/24", &["cloud-b"], "prod-b")
         .await
         .expect("another tenant may reuse the network");
     assert_eq!(
@@ -282,7 +301,7 @@ async fn attachments_get_addresses_and_their_refusals_name_the_problem() {
     create(&mut a, "blue", "10.20.0.0/24", &CLOUDS)
         .await
         .expect("blue");
-    create(&mut b, "red", "10.9.0.0/24", &["cloud-b"])
+    create_in(&mut b, "red", "10.9.0.0/24", &["cloud-b"], "prod-b")
         .await
         .expect("red");
 
@@ -489,6 +508,9 @@ async fn watchers_get_a_snapshot_then_the_changes_of_their_vnets() {
     let blue = snapshot.vnet.expect("vnet");
     assert_eq!((blue.name.as_str(), blue.vni), ("blue", 4096));
     assert_eq!(blue.vteps.len(), 1, "cloud-c's VTEP is in the snapshot");
+    let policies = next(&mut events).await;
+    assert_eq!(kind(&policies), Kind::Policies);
+    assert!(policies.policies.is_empty() && policies.vnet.is_none());
     assert_eq!(kind(&next(&mut events).await), Kind::SnapshotEnd);
 
     let web = attach(&mut a, "", "blue", "web-1", "")
@@ -551,6 +573,7 @@ async fn a_revoked_cloud_is_refused_and_its_watch_ends() {
         .expect("watch")
         .into_inner();
     assert_eq!(kind(&next(&mut events).await), Kind::Snapshot);
+    assert_eq!(kind(&next(&mut events).await), Kind::Policies);
     assert_eq!(kind(&next(&mut events).await), Kind::SnapshotEnd);
 
     FederationClient::new(channel(&root, "operator-root").await)
@@ -594,4 +617,388 @@ async fn a_revoked_cloud_is_refused_and_its_watch_ends() {
             "{status:?}"
         );
     }
+}
+
+fn flow(from: &str, to: &str, proto: &str, port: &str) -> FlowRule {
+    FlowRule {
+        from_domain: from.into(),
+        to_domain: to.into(),
+        proto: proto.into(),
+        port: port.into(),
+    }
+}
+
+async fn allow(client: &mut NetworksClient<Channel>, rule: FlowRule) -> Result<FlowPolicy, Status> {
+    client
+        .allow_flow(AllowFlowRequest { rule: Some(rule) })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn revoke(
+    client: &mut NetworksClient<Channel>,
+    rule: FlowRule,
+) -> Result<FlowPolicy, Status> {
+    client
+        .revoke_flow(RevokeFlowRequest { rule: Some(rule) })
+        .await
+        .map(|r| r.into_inner().revoked.expect("revoked"))
+}
+
+async fn flows(client: &mut NetworksClient<Channel>) -> Vec<FlowPolicy> {
+    client
+        .list_flows(ListFlowsRequest {})
+        .await
+        .expect("list flows")
+        .into_inner()
+        .policies
+}
+
+/// cloud-a's "web" (domain web, over cloud-a and cloud-b), cloud-b's "db"
+/// (domain db) and cloud-c's "lab" (domain lab).
+async fn three_domains(root: &TestRoot) {
+    for (cloud, vnet, cidr, clouds, domain) in [
+        (
+            "cloud-a",
+            "web",
+            "10.1.0.0/24",
+            &["cloud-a", "cloud-b"][..],
+            "web",
+        ),
+        ("cloud-b", "db", "10.2.0.0/24", &["cloud-b"][..], "db"),
+        ("cloud-c", "lab", "10.3.0.0/24", &["cloud-c"][..], "lab"),
+    ] {
+        create_in(&mut networks(root, cloud).await, vnet, cidr, clouds, domain)
+            .await
+            .unwrap_or_else(|s| panic!("{cloud} creates {vnet}: {s:?}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_domains_owners_agree_a_flow_rule_and_a_third_cloud_cannot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = start_root(dir.path(), "4096-4099");
+    register_clouds(&root).await;
+    three_domains(&root).await;
+    let mut a = networks(&root, "cloud-a").await;
+    let mut b = networks(&root, "cloud-b").await;
+    let mut c = networks(&root, "cloud-c").await;
+    let rule = || flow("web", "db", "tcp", "5432");
+
+    refused(
+        create_in(&mut a, "spy", "10.9.0.0/24", &["cloud-a"], "db").await,
+        Code::PermissionDenied,
+        &["domain db", "tenant cloud-b"],
+    );
+
+    let proposed = allow(&mut a, rule()).await.expect("proposed");
+    assert!(!proposed.agreed);
+    assert_eq!(
+        (proposed.proposed_by.as_str(), proposed.awaiting.as_str()),
+        ("cloud-a", "cloud-b")
+    );
+    assert_eq!(proposed.rule, Some(rule()));
+    refused(
+        allow(&mut a, rule()).await,
+        Code::AlreadyExists,
+        &["cannot also agree", "cloud-b must"],
+    );
+    refused(
+        allow(&mut c, rule()).await,
+        Code::PermissionDenied,
+        &[
+            "web -> db tcp/5432",
+            "web is owned by tenant cloud-a",
+            "db by tenant cloud-b",
+        ],
+    );
+    assert!(!flows(&mut b).await[0].agreed, "not agreed yet");
+
+    let agreed = allow(&mut b, rule()).await.expect("agreed");
+    assert!(agreed.agreed);
+    assert_eq!(
+        (agreed.proposed_by.as_str(), agreed.awaiting.as_str()),
+        ("cloud-a", "")
+    );
+    refused(
+        allow(&mut b, rule()).await,
+        Code::AlreadyExists,
+        &["already agreed"],
+    );
+    for client in [&mut a, &mut b] {
+        let listed = flows(client).await;
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0], agreed);
+    }
+    assert!(
+        flows(&mut c).await.is_empty(),
+        "cloud-c owns neither domain"
+    );
+    let mut operator = NetworksClient::new(channel(&root, "operator-root").await);
+    assert_eq!(flows(&mut operator).await, std::slice::from_ref(&agreed));
+    refused(
+        allow(&mut operator, flow("web", "lab", "any", "")).await,
+        Code::PermissionDenied,
+        &["acts for a cloud"],
+    );
+
+    // One owner of both domains: agreed at once.
+    create_in(&mut a, "api", "10.4.0.0/24", &["cloud-a"], "api")
+        .await
+        .expect("api");
+    let inside = allow(&mut a, flow("web", "api", "any", ""))
+        .await
+        .expect("agreed");
+    assert!(inside.agreed);
+
+    for (bad, needle) in [
+        (
+            flow("web", "db", "sctp", ""),
+            "protocol \"sctp\" is unknown",
+        ),
+        (flow("web", "db", "icmp", "443"), "makes no sense with icmp"),
+        (flow("web", "db", "tcp", "0"), "port 0 is not a port"),
+        (flow("web", "db", "tcp", "70000"), "ports go up to 65535"),
+        (
+            flow("web", "db", "tcp", "443-80"),
+            "its first port is above its last",
+        ),
+        (flow("web", "web", "tcp", ""), "from domain web to itself"),
+    ] {
+        refused(allow(&mut a, bad).await, Code::InvalidArgument, &[needle]);
+    }
+    refused(
+        allow(&mut a, flow("web", "cache", "tcp", "")).await,
+        Code::NotFound,
+        &["domain cache"],
+    );
+
+    refused(
+        revoke(&mut c, rule()).await,
+        Code::PermissionDenied,
+        &["owns neither domain"],
+    );
+    let withdrawn = revoke(&mut b, rule())
+        .await
+        .expect("either owner withdraws");
+    assert!(withdrawn.agreed, "as it was");
+    refused(
+        revoke(&mut a, rule()).await,
+        Code::NotFound,
+        &["no rule web -> db"],
+    );
+    assert_eq!(flows(&mut b).await, []);
+}
+
+async fn create_mirror(
+    client: &mut NetworksClient<Channel>,
+    vnet: &str,
+    name: &str,
+    strategy: &str,
+) -> Result<Vnet, Status> {
+    client
+        .create_mirror(CreateMirrorRequest {
+            vnet: vnet.into(),
+            name: name.into(),
+            strategy: strategy.into(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn swap(client: &mut NetworksClient<Channel>, vnet: &str) -> Result<Vnet, Status> {
+    client
+        .swap_mirror(SwapMirrorRequest { vnet: vnet.into() })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mirror_clones_its_production_and_swaps_with_it_and_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut root = start_root(dir.path(), "4096-4099");
+    register_clouds(&root).await;
+    let mut a = networks(&root, "cloud-a").await;
+    let mut b = networks(&root, "cloud-b").await;
+    let blue = create(&mut a, "blue", "10.20.0.0/24", &["cloud-a", "cloud-b"])
+        .await
+        .expect("blue");
+    let web = attach(&mut b, "cloud-a", "blue", "web-1", "")
+        .await
+        .expect("web-1");
+
+    refused(
+        create_mirror(&mut a, "blue", "", "most").await,
+        Code::InvalidArgument,
+        &["strategy", "\"most\""],
+    );
+    refused(
+        create_mirror(&mut a, "nope", "", "full").await,
+        Code::NotFound,
+        &["nope"],
+    );
+    refused(
+        create_mirror(&mut b, "blue", "", "full").await,
+        Code::NotFound,
+        &["tenant cloud-b has no vnet \"blue\""],
+    );
+    let mirror = create_mirror(&mut a, "blue", "", "sample:0.1")
+        .await
+        .expect("mirror");
+    assert_eq!(
+        (
+            mirror.name.as_str(),
+            mirror.mirror_of.as_str(),
+            mirror.mirror_strategy.as_str()
+        ),
+        ("blue-mirror", "blue", "sample:1/10")
+    );
+    assert_ne!(mirror.vni, blue.vni);
+    assert_eq!(
+        (mirror.cidr.as_str(), &mirror.clouds, mirror.domain.as_str()),
+        (blue.cidr.as_str(), &blue.clouds, blue.domain.as_str())
+    );
+    assert_eq!(mirror.bindings.len(), 1);
+    let clone = &mirror.bindings[0];
+    assert_eq!(
+        (
+            &clone.instance,
+            &clone.cloud,
+            &clone.ip,
+            &clone.mac,
+            clone.index
+        ),
+        (&web.instance, &web.cloud, &web.ip, &web.mac, web.index)
+    );
+    assert_eq!(clone.vnet, "blue-mirror");
+    assert_eq!(
+        get(&mut a, "", "blue").await.expect("blue").mirror,
+        "blue-mirror"
+    );
+    refused(
+        create_mirror(&mut a, "blue", "second", "full").await,
+        Code::FailedPrecondition,
+        &["already has mirror \"blue-mirror\""],
+    );
+    refused(
+        create_mirror(&mut a, "blue-mirror", "", "full").await,
+        Code::FailedPrecondition,
+        &["cannot be mirrored"],
+    );
+
+    // The mirror follows its production's attachments and takes none itself.
+    refused(
+        attach(&mut b, "cloud-a", "blue-mirror", "db-1", "").await,
+        Code::FailedPrecondition,
+        &["is a mirror of \"blue\"; attach to \"blue\""],
+    );
+    let db = attach(&mut b, "cloud-a", "blue", "db-1", "")
+        .await
+        .expect("db-1");
+    let mirror = get(&mut b, "cloud-a", "blue-mirror").await.expect("mirror");
+    assert!(
+        mirror
+            .bindings
+            .iter()
+            .any(|c| c.instance == db.instance && c.ip == db.ip && c.mac == db.mac)
+    );
+
+    refused(
+        swap(&mut a, "blue-mirror").await,
+        Code::FailedPrecondition,
+        &["name the production \"blue\""],
+    );
+    let swapped = swap(&mut a, "blue").await.expect("swap");
+    assert_eq!((swapped.name.as_str(), swapped.swapped), ("blue", true));
+    assert!(
+        get(&mut a, "", "blue-mirror")
+            .await
+            .expect("mirror")
+            .swapped
+    );
+    root.restart_after_kill(dir.path());
+    let mut a = networks(&root, "cloud-a").await;
+    assert!(
+        get(&mut a, "", "blue").await.expect("blue").swapped,
+        "the swap survives a kill"
+    );
+    let back = swap(&mut a, "blue").await.expect("swap back");
+    assert!(!back.swapped, "swapping twice rolls back");
+    assert!(
+        !get(&mut a, "", "blue-mirror")
+            .await
+            .expect("mirror")
+            .swapped
+    );
+
+    refused(
+        delete(&mut a, "blue").await,
+        Code::FailedPrecondition,
+        &["detach them first"],
+    );
+    let gone = delete(&mut a, "blue-mirror").await.expect("delete mirror");
+    assert_eq!(gone.bindings.len(), 2, "the clones go with it");
+    let blue = get(&mut a, "", "blue").await.expect("blue");
+    assert_eq!((blue.mirror.as_str(), blue.swapped), ("", false));
+    refused(
+        swap(&mut a, "blue").await,
+        Code::FailedPrecondition,
+        &["has no mirror"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watchers_get_agreed_rules_and_swaps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = start_root(dir.path(), "4096-4099");
+    register_clouds(&root).await;
+    three_domains(&root).await;
+    let mut a = networks(&root, "cloud-a").await;
+    let mut b = networks(&root, "cloud-b").await;
+
+    let mut events = b
+        .watch_vnets(WatchVnetsRequest {})
+        .await
+        .expect("watch")
+        .into_inner();
+    assert_eq!(kind(&next(&mut events).await), Kind::Snapshot);
+    assert_eq!(kind(&next(&mut events).await), Kind::Snapshot);
+    let snapshot_policies = next(&mut events).await;
+    assert_eq!(kind(&snapshot_policies), Kind::Policies);
+    assert!(snapshot_policies.policies.is_empty());
+    assert_eq!(kind(&next(&mut events).await), Kind::SnapshotEnd);
+
+    let rule = || flow("web", "db", "tcp", "5432");
+    allow(&mut a, rule()).await.expect("proposed");
+    let agreed = allow(&mut b, rule()).await.expect("agreed");
+    let policies = next(&mut events).await;
+    assert_eq!(kind(&policies), Kind::Policies, "{policies:?}");
+    assert_eq!(policies.policies, [agreed]);
+    assert!(policies.revision > snapshot_policies.revision);
+
+    let mirror = create_mirror(&mut a, "web", "web-m", "headers")
+        .await
+        .expect("mirror");
+    let created = next(&mut events).await;
+    assert_eq!(kind(&created), Kind::Created);
+    assert_eq!(created.vnet.as_ref(), Some(&mirror));
+    let production = next(&mut events).await;
+    assert_eq!(kind(&production), Kind::Created, "the production, replaced");
+    assert_eq!(production.vnet.expect("vnet").mirror, "web-m");
+
+    let swapped = swap(&mut a, "web").await.expect("swap");
+    let first = next(&mut events).await;
+    let second = next(&mut events).await;
+    assert_eq!(
+        (kind(&first), kind(&second)),
+        (Kind::Swapped, Kind::Swapped)
+    );
+    assert_eq!(first.vnet.as_ref(), Some(&swapped));
+    let other = second.vnet.expect("vnet");
+    assert_eq!((other.name.as_str(), other.swapped), ("web-m", true));
+
+    revoke(&mut a, rule()).await.expect("withdrawn");
+    let policies = next(&mut events).await;
+    assert_eq!(kind(&policies), Kind::Policies);
+    assert!(policies.policies.is_empty());
 }
