@@ -26,6 +26,8 @@ INTERCLOUD_PACKAGES=(
     rabbitmq-server  # AMQP broker for transfers between clouds (lab, tests/src/rabbitmq.rs); started as a child, never as a service
     iproute2         # `ip netns` in the VNet tests' setup and the lab (the brokers use netlink, not `ip`)
     iputils-ping     # ping inside network namespaces: the VNet traffic tests
+    nftables         # nft: the brokers' flow filter and Mirror VNet taps (run as `nft -j -f -`), and the traffic tests' counters
+    python3          # tiny TCP listeners and clients inside the VNet tests' namespaces
     iperf3           # TCP throughput across a VNet vs a hand-built VXLAN (tests/src/bin/bench_vnet.rs); its service is off by default, never started
 )
 
