@@ -244,7 +244,9 @@ impl Drop for Underlay {
     fn drop(&mut self) {
         let instance_tag = self.tag.trim_start_matches("ict").to_owned();
         for ns in namespaces() {
-            if ns.starts_with("ic-") && ns.ends_with(&instance_tag) {
+            // Instances' namespaces, and their Mirror VNet clones'.
+            let instance = ns.strip_suffix(".mirror").unwrap_or(&ns);
+            if ns.starts_with("ic-") && instance.ends_with(&instance_tag) {
                 ip_quietly(&["netns", "del", &ns]);
             }
         }

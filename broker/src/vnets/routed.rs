@@ -396,3 +396,130 @@ pub fn taps(plane: &DataPlane) -> Taps {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use intercloud_netplane::RuleCounter;
+    use intercloud_vnet::{Allow, Gateway, MacAddr, Tap, Vni};
+
+    use super::*;
+
+    fn name(s: &str) -> IfName {
+        IfName::new(s).expect("valid")
+    }
+
+    fn vni(v: u32) -> Vni {
+        Vni::new(v).expect("valid")
+    }
+
+    /// blue (VNI 42) routed to green (43) by a policy, and blue's mirror
+    /// (50) fed by a tap.
+    fn plane() -> DataPlane {
+        let mut plane = DataPlane::default();
+        for v in [42, 43, 50] {
+            let bridge = IfName::bridge(vni(v));
+            plane
+                .links
+                .insert(bridge.clone(), Link::Bridge { name: bridge });
+        }
+        plane.gateways.insert(
+            name("icb00002a"),
+            Gateway {
+                vni: vni(42),
+                address: "10.20.0.1/24".parse().expect("net"),
+                mac: MacAddr::ZERO,
+                table: ROUTE_TABLE_BASE + 42,
+                routes: [("10.30.0.0/24".parse().expect("net"), name("icb00002b"))].into(),
+            },
+        );
+        let port = PortRange::single(443).ok();
+        plane.filter = vec![
+            Allow {
+                iif: name("icb00002a"),
+                oif: name("icb00002b"),
+                l4: L4::Tcp {
+                    dport: port,
+                    sport: None,
+                    no_new: false,
+                },
+                comment: "blue -> green: policy web -> db tcp/443".into(),
+            },
+            Allow {
+                iif: name("icb00002b"),
+                oif: name("icb00002a"),
+                l4: L4::Any,
+                comment: "green -> blue: reply of policy web -> db any".into(),
+            },
+            Allow {
+                iif: name("icb00002b"),
+                oif: name("icb00002a"),
+                l4: L4::NotTcp,
+                comment: "green -> blue: reply of policy web -> db any".into(),
+            },
+        ];
+        plane.taps = vec![Tap {
+            device: IfName::veth(vni(42), 0),
+            to: None,
+            every: 1,
+            pair: [vni(42), vni(50)],
+            comment: "mirror stats of web-1 from blue to blue-m".into(),
+        }];
+        plane
+    }
+
+    #[test]
+    fn the_filter_keeps_every_rule_and_its_ports() {
+        let firewall = firewall(&plane());
+        assert_eq!(firewall.managed_prefix, "icb");
+        assert_eq!(firewall.allow.len(), 3);
+        assert_eq!(
+            firewall.allow[0].l4,
+            L4Match::Tcp {
+                dport: Some((443, 443)),
+                sport: None,
+                no_new: false
+            }
+        );
+        assert_eq!(firewall.allow[2].l4, L4Match::NotTcp);
+        let taps = taps(&plane());
+        assert_eq!(taps.taps[0].device, "icv00002a0000");
+        assert_eq!(taps.taps[0].to, None);
+    }
+
+    #[test]
+    fn each_vnet_reads_its_gateway_and_its_rules_with_summed_counters() {
+        let counter = |comment: &str, packets| RuleCounter {
+            table: "intercloud".into(),
+            chain: "vnets".into(),
+            comment: comment.into(),
+            packets,
+            bytes: packets * 100,
+        };
+        let counters = [
+            counter("blue -> green: policy web -> db tcp/443", 3),
+            counter("green -> blue: reply of policy web -> db any", 2),
+            counter("green -> blue: reply of policy web -> db any", 5),
+        ];
+        let lines = lines(&plane(), &counters);
+        let (gateway, rules) = &lines[&42];
+        assert_eq!(
+            gateway,
+            "10.20.0.1/24 on icb00002a, routes to 10.30.0.0/24 via icb00002b"
+        );
+        assert_eq!(
+            rules,
+            &[
+                "blue -> green: policy web -> db tcp/443: 3 packets, 300 bytes",
+                "green -> blue: reply of policy web -> db any: 7 packets, 700 bytes",
+                "mirror stats of web-1 from blue to blue-m: not counted yet",
+            ]
+        );
+        // The mirror has no gateway, and its tap is listed with it too.
+        let (gateway, rules) = &lines[&50];
+        assert!(gateway.starts_with("none here"), "{gateway}");
+        assert_eq!(
+            rules,
+            &["mirror stats of web-1 from blue to blue-m: not counted yet"]
+        );
+    }
+}
