@@ -24,7 +24,7 @@ fn data_plane_off() -> String {
     "this broker's VNet data plane is off: set network.vtep (this cloud's underlay IPv4 address) in broker.toml".to_owned()
 }
 
-fn networks(core: &BrokerCore) -> Result<NetworksClient<Channel>, Status> {
+pub(crate) fn networks(core: &BrokerCore) -> Result<NetworksClient<Channel>, Status> {
     core.root_channel()
         .map(NetworksClient::new)
         .map_err(Status::unavailable)
@@ -32,7 +32,7 @@ fn networks(core: &BrokerCore) -> Result<NetworksClient<Channel>, Status> {
 
 /// Calls the root under the configured deadline. The root's own answers
 /// keep their code and message; a root that cannot be reached is named.
-async fn call<T>(
+pub(crate) async fn call<T>(
     core: &BrokerCore,
     future: impl Future<Output = Result<tonic::Response<T>, Status>>,
 ) -> Result<T, Status> {

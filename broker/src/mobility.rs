@@ -21,7 +21,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use intercloud_proto::v1::directory_client::DirectoryClient;
 use intercloud_proto::v1::{
-    Capacity, MatchRequest, MigrateRequest, MigrationStep, NegotiateRequest, migrate_request,
+    Capacity, MatchRequest, MigrateRequest, MigrationStep, MoveBindingRequest, NegotiateRequest,
+    migrate_request,
 };
 use intercloud_transfer::{CloudId, Manifest, ObjectId, ObjectKind, RefusalReason};
 use time::OffsetDateTime;
@@ -229,6 +230,23 @@ async fn run(
         None => return Err("say where to: to_cloud or match".into()),
     };
 
+    // The instance's VNets must reach the target, or it would lose its
+    // network there.
+    let vnet_bindings = core
+        .vnets
+        .get()
+        .map(|vnets| vnets.bindings_of(&name))
+        .unwrap_or_default();
+    if let Some((tenant, vnet, clouds, ip)) = vnet_bindings
+        .iter()
+        .find(|(_, _, clouds, _)| !clouds.contains(&target))
+    {
+        return Err(format!(
+            "{name} has {ip} on vnet {tenant}/{vnet}, which spans only {}: it would lose its network in {target}; migrate it to one of those clouds, or detach it first; {name} keeps running here",
+            clouds.join(", ")
+        ));
+    }
+
     // 2. The offer, over XMPP.
     let negotiator = core
         .peers
@@ -385,6 +403,7 @@ async fn run(
             let _ = steps
                 .send(step("release", format!("{name} released in {local}")))
                 .await;
+            move_bindings(core, &name, &target, &vnet_bindings, steps).await;
             return Ok(format!("{name} runs in {target}"));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -392,6 +411,47 @@ async fn run(
     Err(format!(
         "{name} runs in {target} but could not be released here: see the broker's log"
     ))
+}
+
+/// Moves the migrated instance's VNet bindings to `target` at the root: the
+/// same address and MAC there. A refusal is reported as a step (the
+/// instance runs in the target either way; it is then off the VNet).
+async fn move_bindings(
+    core: &BrokerCore,
+    name: &str,
+    target: &str,
+    bindings: &[(String, String, Vec<String>, String)],
+    steps: &mpsc::Sender<MigrationStep>,
+) {
+    for (tenant, vnet, _, ip) in bindings {
+        let request = MoveBindingRequest {
+            tenant: tenant.clone(),
+            vnet: vnet.clone(),
+            instance: name.to_owned(),
+            to_cloud: target.to_owned(),
+        };
+        let moved = match crate::api_vnets::networks(core) {
+            Ok(mut client) => crate::api_vnets::call(core, client.move_binding(request)).await,
+            Err(e) => Err(e),
+        };
+        let detail = match moved {
+            Ok(binding) => format!(
+                "{name} keeps {} ({}) on vnet {tenant}/{vnet}, now bound in {target}",
+                binding.ip, binding.mac
+            ),
+            Err(e) => {
+                tracing::warn!(instance = name, %tenant, %vnet, error = %e.message(), "the VNet binding did not move with the instance");
+                format!(
+                    "{name} could not keep {ip} on vnet {tenant}/{vnet}: {}; attach it again in {target}",
+                    e.message()
+                )
+            }
+        };
+        let _ = steps.send(step("network", detail)).await;
+    }
+    if let Some(vnets) = core.vnets.get() {
+        vnets.wake();
+    }
 }
 
 /// A compute target by matching: the best online candidate that is not

@@ -106,6 +106,29 @@ impl Vnets {
         })
     }
 
+    /// The production VNets `instance` of this cloud is attached to, as far
+    /// as this broker knows: (tenant, vnet, its clouds, the address).
+    pub fn bindings_of(&self, instance: &str) -> Vec<(String, String, Vec<String>, String)> {
+        self.with_view(|v| {
+            v.vnets()
+                .filter(|vnet| vnet.mirror_of.is_empty())
+                .filter_map(|vnet| {
+                    vnet.bindings
+                        .iter()
+                        .find(|b| b.cloud == self.cloud.as_str() && b.instance == instance)
+                        .map(|b| {
+                            (
+                                vnet.tenant.clone(),
+                                vnet.name.clone(),
+                                vnet.clouds.clone(),
+                                b.ip.clone(),
+                            )
+                        })
+                })
+                .collect()
+        })
+    }
+
     /// Asks for a reconciliation now (after an attachment, say).
     pub fn wake(&self) {
         self.wake.notify_one();

@@ -10,8 +10,9 @@ use intercloud_proto::v1::{
     AllowFlowRequest, AttachRequest, Binding as BindingMsg, CreateMirrorRequest, CreateVnetRequest,
     DeleteVnetRequest, DeleteVnetResponse, DetachRequest, DetachResponse,
     FlowPolicy as FlowPolicyMsg, GetVnetRequest, ListFlowsRequest, ListFlowsResponse,
-    ListVnetsRequest, ListVnetsResponse, RevokeFlowRequest, RevokeFlowResponse, SetVtepRequest,
-    SetVtepResponse, SwapMirrorRequest, Vnet as VnetMsg, VnetEvent, WatchVnetsRequest,
+    ListVnetsRequest, ListVnetsResponse, MoveBindingRequest, RevokeFlowRequest, RevokeFlowResponse,
+    SetVtepRequest, SetVtepResponse, SwapMirrorRequest, Vnet as VnetMsg, VnetEvent,
+    WatchVnetsRequest,
 };
 use intercloud_trust::OperatorScope;
 use intercloud_trust::cert::CertInfo;
@@ -61,6 +62,7 @@ pub fn status_of(error: NetworkError) -> Status {
         | NetworkError::DomainOwned { .. }
         | NetworkError::NotAnOwner { .. } => Status::permission_denied(message),
         NetworkError::HasBindings { .. }
+        | NetworkError::MoveOutside { .. }
         | NetworkError::MirrorBindings { .. }
         | NetworkError::NoMirror { .. }
         | NetworkError::SwapOfMirror { .. } => Status::failed_precondition(message),
@@ -324,6 +326,27 @@ impl Networks for NetworksApi {
         Ok(Response::new(DetachResponse {
             detached: Some(binding_message(&tenant, &name, &binding)),
         }))
+    }
+
+    async fn move_binding(
+        &self,
+        request: Request<MoveBindingRequest>,
+    ) -> Result<Response<BindingMsg>, Status> {
+        let caller = self.core.admitted(&request).await?;
+        let cloud = acting_cloud(caller, "MoveBinding")?;
+        let body = request.get_ref();
+        let tenant = args::tenant(&body.tenant, Some(&cloud)).map_err(status_of)?;
+        let name = args::vnet_name("vnet", &body.vnet).map_err(status_of)?;
+        let instance = args::instance(&body.instance).map_err(status_of)?;
+        let to = CloudId::new(body.to_cloud.trim())
+            .map_err(|e| Status::invalid_argument(format!("to_cloud: {e}")))?;
+        let binding = self
+            .networks
+            .update(|s| s.move_binding(&cloud, &tenant, &name, &instance, &to, now()))
+            .await
+            .map_err(store_status)?;
+        info!(%tenant, vnet = %name, %instance, from = %cloud, %to, ip = %binding.ip, "binding moved with its instance");
+        Ok(Response::new(binding_message(&tenant, &name, &binding)))
     }
 
     async fn set_vtep(

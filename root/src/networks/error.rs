@@ -49,6 +49,22 @@ pub enum NetworkError {
         /// The name asked for.
         name: VnetName,
     },
+    /// A binding would move to a cloud the VNet does not span.
+    #[error(
+        "instance {instance} cannot take its address on vnet {name:?} of tenant {tenant} to {to}: the vnet spans only {members}"
+    )]
+    MoveOutside {
+        /// The instance.
+        instance: InstanceId,
+        /// The VNet's tenant.
+        tenant: TenantId,
+        /// The VNet.
+        name: VnetName,
+        /// The cloud it would move to.
+        to: CloudId,
+        /// The VNet's clouds.
+        members: String,
+    },
     /// The caller's cloud is not a member of the VNet.
     #[error(
         "{cloud} is not a member cloud of vnet {name:?} of tenant {tenant} (its clouds: {members})"

@@ -664,6 +664,82 @@ impl NetworkState {
         Ok((removed, events))
     }
 
+    /// Moves `instance`'s binding to the tenant's VNet `name` from `caller`
+    /// (the cloud it is bound on) to `to`, a member cloud, keeping its
+    /// address and MAC (a migration); its clone in the VNet's mirror moves
+    /// with it. A mirror itself is refused.
+    pub fn move_binding(
+        &mut self,
+        caller: &CloudId,
+        tenant: &TenantId,
+        name: &VnetName,
+        instance: &InstanceId,
+        to: &CloudId,
+        now: OffsetDateTime,
+    ) -> Result<Outcome<Binding>, NetworkError> {
+        let record = self.record(tenant, name)?;
+        self.member(caller, record)?;
+        not_a_mirror(record, "move a binding of")?;
+        if !record.spec.spans(to) {
+            return Err(NetworkError::MoveOutside {
+                instance: instance.clone(),
+                tenant: tenant.clone(),
+                name: name.clone(),
+                to: to.clone(),
+                members: record
+                    .spec
+                    .clouds()
+                    .iter()
+                    .map(CloudId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let binding = self
+            .extras_of(record)?
+            .attachments
+            .binding(instance)
+            .ok_or_else(|| AttachError::NotAttached {
+                instance: instance.clone(),
+                vnet: name.clone(),
+            })?
+            .clone();
+        if binding.cloud != *caller {
+            return Err(NetworkError::NotYourBinding {
+                instance: instance.clone(),
+                name: name.clone(),
+                owner: binding.cloud.clone(),
+                caller: caller.clone(),
+            });
+        }
+        let mut vnets = vec![name.clone()];
+        vnets.extend(self.mirror_name(tenant, name));
+        // Work on a copy: both VNets move, or neither.
+        let mut moved = Vec::new();
+        for vnet in &vnets {
+            let mut attachments = self.extras_mut(tenant, vnet)?.attachments.clone();
+            let old = attachments.detach(instance)?;
+            let new = attachments
+                .attach(instance.clone(), to.clone(), old.ip, old.mac)?
+                .clone();
+            moved.push((vnet.clone(), attachments, new));
+        }
+        let mut changes = Vec::new();
+        for (vnet, attachments, new) in moved {
+            self.extras_mut(tenant, &vnet)?.attachments = attachments;
+            changes.push((
+                ChangeKind::BindingAdded(new),
+                self.view(self.record(tenant, &vnet)?),
+            ));
+        }
+        let moved = match &changes[0].0 {
+            ChangeKind::BindingAdded(b) => b.clone(),
+            _ => binding,
+        };
+        let events = self.vnet_events(now, changes);
+        Ok((moved, events))
+    }
+
     /// Records `address` as `caller`'s VTEP. Returns whether it changed;
     /// each VNet spanning the caller gets a change.
     pub fn set_vtep(

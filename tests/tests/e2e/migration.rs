@@ -290,3 +290,168 @@ async fn a_full_disk_at_the_target_fails_the_migration_and_the_source_keeps_the_
     drop(clouds);
     drop(mounted);
 }
+
+/// A migrated instance keeps its VNet address and MAC: the binding moves
+/// with it at the root, the target builds its side, the source removes its
+/// own, and packets from the source cloud reach it at its new home. An
+/// instance whose VNet does not span the target is not migrated at all.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_migrated_instance_keeps_its_vnet_address_and_mac() {
+    use intercloud_proto::v1::{AttachRequest, CreateVnetRequest, GetVnetRequest};
+    use intercloud_tests::underlay::{Underlay, namespaces, ping};
+
+    let clouds_ab = ["cloud-a", "cloud-b"];
+    let underlay = Underlay::new("g", 7, &clouds_ab);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prosody = Prosody::start(&dir.path().join("xmpp"), "intercloud.lab", &clouds_ab);
+    let rabbit = RabbitMq::start(&dir.path().join("rabbitmq"), "intercloud.lab", &clouds_ab);
+    let root = TestRoot::start(dir.path(), &RootOptions::default());
+    let broker = |cloud: &str| {
+        TestBroker::start(
+            dir.path(),
+            cloud,
+            &root,
+            &BrokerIdentity::DevCert,
+            &format!(
+                "{}{}{}",
+                presence_config(&prosody, cloud, 8),
+                rabbit.broker_section(TEST_CHUNK),
+                underlay.network_section(cloud, 2)
+            ),
+        )
+    };
+    let (broker_a, broker_b) = (broker("cloud-a"), broker("cloud-b"));
+    wait_for_online(&broker_a, "cloud-a", &["cloud-b"], Duration::from_secs(30)).await;
+    wait_for_online(&broker_b, "cloud-b", &["cloud-a"], Duration::from_secs(30)).await;
+    let mut a = operator(&broker_a, "cloud-a").await;
+    let b = operator(&broker_b, "cloud-b").await;
+    let (web, probe, solo) = (
+        underlay.instance("web"),
+        underlay.instance("probe"),
+        underlay.instance("solo"),
+    );
+    for name in [&web, &probe, &solo] {
+        create(&mut a, name, 1, 16 << 20).await;
+    }
+    for (vnet, cidr, clouds) in [
+        ("blue", "10.70.0.0/24", vec!["cloud-a", "cloud-b"]),
+        ("edge", "10.71.0.0/24", vec!["cloud-a"]),
+    ] {
+        a.create_vnet(CreateVnetRequest {
+            name: vnet.into(),
+            cidr: cidr.into(),
+            clouds: clouds.iter().map(|c| (*c).to_owned()).collect(),
+            domain: String::new(),
+            bandwidth: String::new(),
+        })
+        .await
+        .expect("create vnet");
+    }
+    let attach = |vnet: &str, instance: &str| AttachRequest {
+        tenant: String::new(),
+        vnet: vnet.into(),
+        instance: instance.into(),
+        ip: String::new(),
+    };
+    let before = a
+        .attach_vnet(attach("blue", &web))
+        .await
+        .expect("attach web")
+        .into_inner();
+    a.attach_vnet(attach("blue", &probe))
+        .await
+        .expect("attach probe");
+    a.attach_vnet(attach("edge", &solo))
+        .await
+        .expect("attach solo");
+    let probe_ns = format!("ic-cloud-a.{probe}");
+    // The brokers build their side within a reconciliation or two.
+    let ping_until = |ip: String| {
+        let ns = probe_ns.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let run = if namespaces().contains(&ns) {
+                    ping(&ns, &ip, 2, 1).await
+                } else {
+                    intercloud_tests::underlay::Run {
+                        ok: false,
+                        output: format!("no namespace {ns} yet"),
+                    }
+                };
+                if run.ok || std::time::Instant::now() > deadline {
+                    return run;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    let reached = ping_until(before.ip.clone()).await;
+    assert!(
+        reached.ok,
+        "probe -> web before the move:\n{}",
+        reached.output
+    );
+
+    // Its VNet does not reach cloud-b: refused before anything is sent.
+    let steps = migrate(&mut a, &solo, "cloud-b").await;
+    let last = steps.last().expect("a last step");
+    assert_eq!(last.step, "failed", "{steps:?}");
+    assert!(
+        last.detail.contains("edge") && last.detail.contains("spans only cloud-a"),
+        "{}",
+        last.detail
+    );
+
+    // web moves with its address.
+    let steps = migrate(&mut a, &web, "cloud-b").await;
+    assert_eq!(
+        steps.last().map(|s| s.step.as_str()),
+        Some("done"),
+        "{steps:?}"
+    );
+    let network = steps
+        .iter()
+        .find(|s| s.step == "network")
+        .unwrap_or_else(|| panic!("no network step in {steps:?}"));
+    assert!(network.detail.contains(&before.ip), "{}", network.detail);
+    let shown = b
+        .clone()
+        .show_vnet(GetVnetRequest {
+            tenant: "cloud-a".into(),
+            name: "blue".into(),
+        })
+        .await
+        .expect("show")
+        .into_inner();
+    let after = shown
+        .vnet
+        .expect("vnet")
+        .bindings
+        .into_iter()
+        .find(|x| x.instance == web)
+        .expect("web's binding");
+    assert_eq!(
+        (after.cloud.as_str(), &after.ip, &after.mac),
+        ("cloud-b", &before.ip, &before.mac)
+    );
+    let (old_ns, new_ns) = (format!("ic-cloud-a.{web}"), format!("ic-cloud-b.{web}"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let present = namespaces();
+        if present.contains(&new_ns) && !present.contains(&old_ns) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{new_ns} not made or {old_ns} not removed: {present:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let reached = ping_until(before.ip.clone()).await;
+    assert!(
+        reached.ok,
+        "probe (cloud-a) -> web (now cloud-b):\n{}",
+        reached.output
+    );
+}

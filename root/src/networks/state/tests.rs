@@ -1330,3 +1330,64 @@ fn a_format_1_file_with_one_domain_in_two_tenants_is_refused_by_name() {
         "format 1 to 2: domain prod is owned by tenant cloud-a, not cloud-b (first used by vnet \"web\"), yet vnet \"db\" of tenant cloud-b is in it; a domain now belongs to one tenant: move one tenant's VNets to another domain (or delete them) with the previous root version, then start this one"
     );
 }
+
+#[test]
+fn a_migrated_instance_takes_its_address_mac_and_clone_to_the_target() {
+    let mut s = with_attached_blue();
+    mirror_blue(&mut s).expect("mirror");
+    let before = blue_view(&s, "blue")
+        .bindings
+        .into_iter()
+        .find(|b| b.instance == instance("web-1"))
+        .expect("web-1");
+    let move_web = |s: &mut NetworkState, caller: &str, vnet: &str, to: &str| {
+        s.move_binding(
+            &cloud(caller),
+            &tenant("cloud-a"),
+            &name(vnet),
+            &instance("web-1"),
+            &cloud(to),
+            t0(),
+        )
+    };
+
+    // Only the cloud it is bound on moves it, only within the VNet's clouds,
+    // and never on the mirror itself; nothing changes on refusal.
+    let untouched = s.clone();
+    assert!(matches!(
+        move_web(&mut s, "cloud-a", "blue", "cloud-c"),
+        Err(NetworkError::NotYourBinding { .. })
+    ));
+    let outside = move_web(&mut s, "cloud-b", "blue", "cloud-d").expect_err("not a member");
+    assert!(
+        matches!(outside, NetworkError::MoveOutside { .. }),
+        "{outside}"
+    );
+    assert!(
+        outside.to_string().contains("cloud-a, cloud-b, cloud-c"),
+        "{outside}"
+    );
+    assert!(move_web(&mut s, "cloud-b", "blue-mirror", "cloud-c").is_err());
+    assert_eq!(s, untouched);
+
+    let (moved, events) = move_web(&mut s, "cloud-b", "blue", "cloud-c").expect("moves");
+    assert_eq!((moved.ip, moved.mac), (before.ip, before.mac));
+    assert_eq!(moved.cloud, cloud("cloud-c"));
+    let changes = vnet_changes(&events);
+    assert_eq!(
+        changes.len(),
+        2,
+        "the production and its mirror, in one change"
+    );
+    assert_eq!(changes[0].revision, changes[1].revision);
+    assert_eq!(
+        blue_view(&s, "blue-mirror").bindings,
+        blue_view(&s, "blue").bindings
+    );
+    s.check().expect("consistent");
+    // It is cloud-c's now.
+    assert!(matches!(
+        move_web(&mut s, "cloud-b", "blue", "cloud-a"),
+        Err(NetworkError::NotYourBinding { .. })
+    ));
+}
