@@ -80,7 +80,22 @@ pub async fn list_vnets(core: &BrokerCore) -> Result<ListVnetsResponse, Status> 
 pub async fn show_vnet(core: &BrokerCore, request: GetVnetRequest) -> Result<VnetDetail, Status> {
     let vnet = call(core, networks(core)?.get_vnet(request)).await?;
     let local = match core.vnets.get() {
-        Some(vnets) => vnets.local(&vnet),
+        Some(vnets) => {
+            let mut local = vnets.local(&vnet);
+            if !local.rules.is_empty() {
+                // The counters as of now, not as of the last round.
+                let namespace = core.config.network.namespace.as_deref();
+                let counters = match intercloud_netplane::Nft::new(namespace).counters().await {
+                    Ok(counters) => counters,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "nftables counters unreadable");
+                        Vec::new()
+                    }
+                };
+                local.rules = crate::vnets::routed::counted(&local.rules, &counters);
+            }
+            local
+        }
         None => LocalDataplane {
             state: FAILED.into(),
             detail: data_plane_off(),

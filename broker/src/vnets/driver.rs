@@ -19,7 +19,7 @@ use intercloud_vnet::{
 };
 use time::OffsetDateTime;
 use tonic::Code;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::kernel::Kernel;
 use super::routed::{Failures, Routed};
@@ -290,6 +290,12 @@ async fn reconcile_once(
         .filter(|name| !kept_namespaces.contains(name))
         .collect();
 
+    // The filter first: it must know a bridge before the bridge carries
+    // anything (a failure is retried, and reported, after the links).
+    let namespace = kernel.namespace().map(str::to_owned);
+    if let Err(e) = routed.apply_filter(namespace.as_deref(), &plane).await {
+        debug!(error = %e, "vnet data plane: the flow filter, before the links");
+    }
     let outcome = kernel.apply(&actions).await;
     let failures = kernel.remove_namespaces(&stale).await;
     round.lines = if outcome.changed || !stale.is_empty() {
@@ -302,8 +308,7 @@ async fn reconcile_once(
     };
     round.failed = outcome.failed;
 
-    // Then the routed side: filter, taps, gateways, routes.
-    let namespace = kernel.namespace().map(str::to_owned);
+    // Then the rest of the routed side: taps, gateways, routes.
     let routed_failures = match kernel.underlay().await {
         Ok(np) => {
             routed
@@ -335,7 +340,7 @@ async fn reconcile_once(
         }
         vnets.set_trouble(Trouble::Routed, general);
     }
-    for (vni, (gateway, rules)) in routed.lines(namespace.as_deref(), &plane).await {
+    for (vni, (gateway, rules)) in super::routed::lines(&plane) {
         let lines = round.lines.entry(vni).or_default();
         lines.gateway = gateway;
         lines.rules = rules;

@@ -39,11 +39,37 @@ impl Routed {
         changed
     }
 
-    /// Brings the routed side to `plane`. `np` is the underlay handle,
-    /// `namespace` the underlay namespace (`None`: the broker's own);
-    /// `links_changed`: links were made or deleted this round (a tap copies
-    /// to an interface index resolved when it is applied, so the taps are
-    /// applied again).
+    /// Applies the flow filter of `plane` if it changed. Called before the
+    /// round's links are made: a new bridge's own traffic is allowed by
+    /// name before the bridge exists, so no frame of a new VNet is ever
+    /// judged by a filter that does not know it yet.
+    pub async fn apply_filter(
+        &mut self,
+        namespace: Option<&str>,
+        plane: &DataPlane,
+    ) -> Result<(), String> {
+        let firewall = firewall(plane);
+        if self.firewall.as_ref() == Some(&firewall) {
+            return Ok(());
+        }
+        match Nft::new(namespace).apply_firewall(&firewall).await {
+            Ok(()) => {
+                self.firewall = Some(firewall);
+                Ok(())
+            }
+            Err(e) => {
+                self.firewall = None;
+                Err(format!("the flow filter could not be applied: {e}"))
+            }
+        }
+    }
+
+    /// Brings the rest of the routed side to `plane`, after the links:
+    /// taps, gateways, tables, rules, neighbors, default routes. `np` is the
+    /// underlay handle, `namespace` the underlay namespace (`None`: the
+    /// broker's own); `links_changed`: links were made or deleted this round
+    /// (a tap copies to an interface index resolved when it is applied, so
+    /// the taps are applied again).
     pub async fn apply(
         &mut self,
         np: &Netplane,
@@ -53,27 +79,23 @@ impl Routed {
     ) -> Failures {
         let mut failures = Failures::default();
         let nft = Nft::new(namespace);
-        let firewall = firewall(plane);
-        if self.firewall.as_ref() != Some(&firewall) {
-            match nft.apply_firewall(&firewall).await {
-                Ok(()) => self.firewall = Some(firewall),
-                Err(e) => {
-                    // Without its filter no gateway may forward.
-                    self.firewall = None;
-                    failures
-                        .general
-                        .push(format!("the flow filter could not be applied: {e}"));
-                    for bridge in bridges(plane) {
-                        if let Err(e) = np.set_forwarding(bridge.as_str(), false).await {
-                            failures.of(bridge, format!("forwarding off on {bridge}: {e}"));
-                        }
+        if self.firewall.as_ref() != Some(&firewall(plane)) {
+            // Without its filter no gateway may forward.
+            let applied = self.apply_filter(namespace, plane).await;
+            if let Err(e) = applied {
+                failures.general.push(e);
+                for bridge in bridges(plane) {
+                    if let Err(e) = np.set_forwarding(bridge.as_str(), false).await {
+                        failures.of(bridge, format!("forwarding off on {bridge}: {e}"));
                     }
-                    return failures;
                 }
+                return failures;
             }
         }
         let taps = taps(plane);
-        if links_changed || self.taps.as_ref() != Some(&taps) {
+        // (A change of links matters to taps only when there are taps.)
+        let relinked = links_changed && !taps.taps.is_empty();
+        if relinked || self.taps.as_ref() != Some(&taps) {
             match nft.apply_taps(&taps).await {
                 Ok(()) => self.taps = Some(taps),
                 Err(e) => {
@@ -101,23 +123,6 @@ impl Routed {
         }
         failures
     }
-
-    /// Each VNet's gateway and rules (with their counters as of now), in
-    /// words, by VNI.
-    pub async fn lines(
-        &self,
-        namespace: Option<&str>,
-        plane: &DataPlane,
-    ) -> BTreeMap<u32, (String, Vec<String>)> {
-        let counters = match Nft::new(namespace).counters().await {
-            Ok(counters) => counters,
-            Err(e) => {
-                tracing::debug!(error = %e, "vnet data plane: nftables counters unreadable");
-                Vec::new()
-            }
-        };
-        lines(plane, &counters)
-    }
 }
 
 /// What failed in a round of the routed side.
@@ -138,19 +143,35 @@ impl Failures {
     }
 }
 
-/// Each VNet's gateway and rules in words, with `counters` (summed by
-/// comment: one policy can make several rules), by VNI.
-pub fn lines(plane: &DataPlane, counters: &[RuleCounter]) -> BTreeMap<u32, (String, Vec<String>)> {
-    let mut counted: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+/// The note prefix of a rule line: not a rule, nothing to count.
+const NOTE: &str = "note: ";
+
+/// `rules` (as [`lines`] gives them) with their packet counters: summed by
+/// comment, as one policy can make several nftables rules.
+pub fn counted(rules: &[String], counters: &[RuleCounter]) -> Vec<String> {
+    let mut sums: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for counter in counters {
-        let sum = counted.entry(counter.comment.as_str()).or_default();
+        let sum = sums.entry(counter.comment.as_str()).or_default();
         sum.0 += counter.packets;
         sum.1 += counter.bytes;
     }
-    let line = |comment: &str| match counted.get(comment) {
-        Some((packets, bytes)) => format!("{comment}: {packets} packets, {bytes} bytes"),
-        None => format!("{comment}: not counted yet"),
-    };
+    rules
+        .iter()
+        .map(|rule| {
+            if rule.starts_with(NOTE) {
+                return rule.clone();
+            }
+            match sums.get(rule.as_str()) {
+                Some((packets, bytes)) => format!("{rule}: {packets} packets, {bytes} bytes"),
+                None => format!("{rule}: not counted yet"),
+            }
+        })
+        .collect()
+}
+
+/// Each VNet's gateway and its rules (their comments, then notes) in words,
+/// by VNI.
+pub fn lines(plane: &DataPlane) -> BTreeMap<u32, (String, Vec<String>)> {
     let mut lines = BTreeMap::new();
     for bridge in bridges(plane) {
         let Some(vni) = bridge.vni() else { continue };
@@ -185,11 +206,11 @@ pub fn lines(plane: &DataPlane, counters: &[RuleCounter]) -> BTreeMap<u32, (Stri
             );
         for comment in comments {
             if seen.insert(comment) {
-                rules.push(line(comment));
+                rules.push(comment.to_owned());
             }
         }
         if let Some(notes) = plane.notes.get(&vni) {
-            rules.extend(notes.iter().map(|n| format!("note: {n}")));
+            rules.extend(notes.iter().map(|n| format!("{NOTE}{n}")));
         }
         lines.insert(vni.value(), (gateway, rules));
     }
@@ -500,15 +521,15 @@ mod tests {
             counter("green -> blue: reply of policy web -> db any", 2),
             counter("green -> blue: reply of policy web -> db any", 5),
         ];
-        let lines = lines(&plane(), &counters);
+        let lines = lines(&plane());
         let (gateway, rules) = &lines[&42];
         assert_eq!(
             gateway,
             "10.20.0.1/24 on icb00002a, routes to 10.30.0.0/24 via icb00002b"
         );
         assert_eq!(
-            rules,
-            &[
+            counted(rules, &counters),
+            [
                 "blue -> green: policy web -> db tcp/443: 3 packets, 300 bytes",
                 "green -> blue: reply of policy web -> db any: 7 packets, 700 bytes",
                 "mirror stats of web-1 from blue to blue-m: not counted yet",
@@ -517,9 +538,6 @@ mod tests {
         // The mirror has no gateway, and its tap is listed with it too.
         let (gateway, rules) = &lines[&50];
         assert!(gateway.starts_with("none here"), "{gateway}");
-        assert_eq!(
-            rules,
-            &["mirror stats of web-1 from blue to blue-m: not counted yet"]
-        );
+        assert_eq!(rules, &["mirror stats of web-1 from blue to blue-m"]);
     }
 }
