@@ -306,12 +306,12 @@ pub enum VnetCommand {
     },
     /// Create a Mirror VNet of one of this cloud's VNets, which receives a copy of its input
     #[command(
-        after_help = "The mirror is a clone of the production VNet: the same CIDR, clouds, domain and addresses, a VNI of its own, and a clone of each attached instance (with its address and MAC).\n\nStrategies: full (every packet), headers (every packet, cut after its headers), stats (counters only, no packets), sample:<rate> (one packet in N, whole; the rate is 1/N or a decimal such as 0.1).\n\n`vnet swap` then makes the mirror carry the production traffic."
+        after_help = "The mirror is a clone of the production VNet: the same CIDR, clouds, domain and addresses, a VNI of its own, and a clone of each attached instance (with its address and MAC).\n\nStrategies: full (every packet), stats (counters only, no packets), sample:<rate> (one packet in N, whole; the rate is 1/N or a decimal such as 0.1). headers (every packet, cut after its headers) is refused by the root for now: the brokers copy with nftables `dup`, which copies whole packets.\n\n`vnet swap` then makes the mirror carry the production traffic."
     )]
     Mirror {
         /// The production VNet (one of this cloud's)
         vnet: String,
-        /// What the mirror receives: full, headers, stats or sample:<rate>, e.g. sample:0.1 or sample:1/100
+        /// What the mirror receives: full, stats or sample:<rate>, e.g. sample:0.1 or sample:1/100
         #[arg(long, value_name = "STRATEGY")]
         strategy: String,
         /// The mirror's name [default: <VNET>-mirror]

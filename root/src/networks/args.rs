@@ -142,11 +142,20 @@ pub fn flow_rule(message: Option<&FlowRuleMsg>) -> Result<FlowRule, NetworkError
 }
 
 /// What a mirror receives; empty means [`DEFAULT_MIRROR_STRATEGY`].
+/// `headers` is refused: the brokers copy with nftables `dup`, which copies
+/// whole packets and cannot cut them after their headers.
 pub fn mirror_strategy(text: &str) -> Result<MirrorStrategy, NetworkError> {
-    match text.trim() {
-        "" => Ok(DEFAULT_MIRROR_STRATEGY),
-        text => text.parse().map_err(|e| invalid("strategy", e)),
+    let strategy = match text.trim() {
+        "" => DEFAULT_MIRROR_STRATEGY,
+        text => text.parse().map_err(|e| invalid("strategy", e))?,
+    };
+    if strategy == MirrorStrategy::Headers {
+        return Err(invalid(
+            "strategy",
+            "headers is not available: the brokers' data plane copies whole packets (nftables dup) and cannot cut them after their headers; use full, stats or sample:<rate>",
+        ));
     }
+    Ok(strategy)
 }
 
 /// A mirror's name; empty means `<production>-mirror`.
@@ -330,6 +339,10 @@ mod tests {
             mirror_strategy("sample:0.1"),
             Ok(MirrorStrategy::Sample { every: 10 })
         );
+        let headers = mirror_strategy("headers")
+            .expect_err("not available")
+            .to_string();
+        assert!(headers.contains("headers is not available"), "{headers}");
         let bad = mirror_strategy("most").expect_err("unknown").to_string();
         assert!(
             bad.starts_with("strategy: mirror strategy \"most\" is unknown"),

@@ -625,24 +625,8 @@ impl NetworkState {
         now: OffsetDateTime,
     ) -> Result<Outcome<Binding>, NetworkError> {
         let record = self.record(tenant, name)?;
-        self.member(caller, record)?;
         not_a_mirror(record, "detach from")?;
-        let binding = self
-            .extras_of(record)?
-            .attachments
-            .binding(instance)
-            .ok_or_else(|| AttachError::NotAttached {
-                instance: instance.clone(),
-                vnet: name.clone(),
-            })?;
-        if binding.cloud != *caller {
-            return Err(NetworkError::NotYourBinding {
-                instance: instance.clone(),
-                name: name.clone(),
-                owner: binding.cloud.clone(),
-                caller: caller.clone(),
-            });
-        }
+        self.bound_by(caller, record, instance)?;
         let removed = self
             .extras_mut(tenant, name)?
             .attachments
@@ -678,8 +662,8 @@ impl NetworkState {
         now: OffsetDateTime,
     ) -> Result<Outcome<Binding>, NetworkError> {
         let record = self.record(tenant, name)?;
-        self.member(caller, record)?;
         not_a_mirror(record, "move a binding of")?;
+        self.bound_by(caller, record, instance)?;
         if !record.spec.spans(to) {
             return Err(NetworkError::MoveOutside {
                 instance: instance.clone(),
@@ -695,23 +679,6 @@ impl NetworkState {
                     .join(", "),
             });
         }
-        let binding = self
-            .extras_of(record)?
-            .attachments
-            .binding(instance)
-            .ok_or_else(|| AttachError::NotAttached {
-                instance: instance.clone(),
-                vnet: name.clone(),
-            })?
-            .clone();
-        if binding.cloud != *caller {
-            return Err(NetworkError::NotYourBinding {
-                instance: instance.clone(),
-                name: name.clone(),
-                owner: binding.cloud.clone(),
-                caller: caller.clone(),
-            });
-        }
         let mut vnets = vec![name.clone()];
         vnets.extend(self.mirror_name(tenant, name));
         // Work on a copy: both VNets move, or neither.
@@ -725,17 +692,20 @@ impl NetworkState {
             moved.push((vnet.clone(), attachments, new));
         }
         let mut changes = Vec::new();
+        let mut production = None;
         for (vnet, attachments, new) in moved {
             self.extras_mut(tenant, &vnet)?.attachments = attachments;
+            production.get_or_insert_with(|| new.clone());
             changes.push((
                 ChangeKind::BindingAdded(new),
                 self.view(self.record(tenant, &vnet)?),
             ));
         }
-        let moved = match &changes[0].0 {
-            ChangeKind::BindingAdded(b) => b.clone(),
-            _ => binding,
-        };
+        let moved = production.ok_or_else(|| {
+            NetworkError::Inconsistent(format!(
+                "moving {instance} in vnet {name:?} of tenant {tenant} moved no binding"
+            ))
+        })?;
         let events = self.vnet_events(now, changes);
         Ok((moved, events))
     }
@@ -855,6 +825,35 @@ impl NetworkState {
                 tenant: tenant.clone(),
                 name: name.clone(),
             })
+    }
+
+    /// `instance`'s binding to `record`, which only `caller` (a member,
+    /// the cloud it is bound on) may change.
+    fn bound_by(
+        &self,
+        caller: &CloudId,
+        record: &VnetRecord,
+        instance: &InstanceId,
+    ) -> Result<&Binding, NetworkError> {
+        self.member(caller, record)?;
+        let name = record.spec.name();
+        let binding = self
+            .extras_of(record)?
+            .attachments
+            .binding(instance)
+            .ok_or_else(|| AttachError::NotAttached {
+                instance: instance.clone(),
+                vnet: name.clone(),
+            })?;
+        if binding.cloud != *caller {
+            return Err(NetworkError::NotYourBinding {
+                instance: instance.clone(),
+                name: name.clone(),
+                owner: binding.cloud.clone(),
+                caller: caller.clone(),
+            });
+        }
+        Ok(binding)
     }
 
     fn member(&self, cloud: &CloudId, record: &VnetRecord) -> Result<(), NetworkError> {

@@ -976,7 +976,12 @@ async fn watchers_get_agreed_rules_and_swaps() {
     assert_eq!(policies.policies, [agreed]);
     assert!(policies.revision > snapshot_policies.revision);
 
-    let mirror = create_mirror(&mut a, "web", "web-m", "headers")
+    let headers = create_mirror(&mut a, "web", "web-m", "headers")
+        .await
+        .expect_err("headers is not available");
+    assert_eq!(headers.code(), Code::InvalidArgument, "{headers:?}");
+    assert!(headers.message().contains("cannot cut"), "{headers:?}");
+    let mirror = create_mirror(&mut a, "web", "web-m", "stats")
         .await
         .expect("mirror");
     let created = next(&mut events).await;
