@@ -22,18 +22,21 @@ use tracing::{error, info, warn};
 use crate::authz;
 use crate::core::{RootCore, now, refusal, status_of};
 use crate::enrollment::issued_message;
+use crate::networks::NetworkStore;
 use crate::state::{FederationError, KnownCert, Member, MemberState, Revocation};
 
 /// The federation service.
 #[derive(Debug, Clone)]
 pub struct FederationApi {
     core: Arc<RootCore>,
+    networks: Arc<NetworkStore>,
 }
 
 impl FederationApi {
-    /// Serves the federation from `core`.
-    pub fn new(core: Arc<RootCore>) -> Self {
-        Self { core }
+    /// Serves the federation from `core`; a revocation also takes the
+    /// cloud's VTEP out of `networks`.
+    pub fn new(core: Arc<RootCore>, networks: Arc<NetworkStore>) -> Self {
+        Self { core, networks }
     }
 }
 
@@ -324,6 +327,16 @@ impl Federation for FederationApi {
             ))
         })?;
         warn!(%cloud, %operator, %reason, serials = revoked.len(), crl_number = crl.number, "cloud revoked");
+        // Nothing more is sent to its VTEP: the other members' brokers drop
+        // it from their VNets' flooding and forwarding entries.
+        match intercloud_vnet::CloudId::new(cloud.as_str()) {
+            Ok(id) => match self.networks.update(|s| s.forget_vtep(&id, now)).await {
+                Ok(true) => info!(%cloud, "VTEP forgotten: cloud revoked"),
+                Ok(false) => {}
+                Err(e) => error!(%cloud, error = %e, "revoked cloud's VTEP could not be forgotten"),
+            },
+            Err(e) => error!(%cloud, error = %e, "revoked cloud's VTEP could not be forgotten"),
+        }
         let directory = self.core.directory.clone();
         let (id, why) = (cloud.to_string(), format!("revoked: {reason}"));
         match tokio::task::spawn_blocking(move || directory.withdraw(&id, &why, now)).await {

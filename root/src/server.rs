@@ -248,7 +248,10 @@ impl Root {
             .add_service(health_service.clone())
             .add_service(api_reflection)
             .add_service(api_reflection_alpha)
-            .add_service(FederationServer::new(FederationApi::new(self.core.clone())))
+            .add_service(FederationServer::new(FederationApi::new(
+                self.core.clone(),
+                self.networks.clone(),
+            )))
             .add_service(
                 // A descriptor is at most MAX_DESCRIPTOR_BYTES: a larger
                 // message is refused from its length prefix, unread.

@@ -127,6 +127,16 @@ pub fn change_event(change: &Change) -> VnetEvent {
             None,
             Some(vtep_message(cloud, *address)),
         ),
+        // The view lists the VTEPs left; the event names the cloud, with no
+        // address.
+        ChangeKind::VtepForgotten { cloud } => (
+            EventKind::VtepChanged,
+            None,
+            Some(VtepMsg {
+                cloud: cloud.to_string(),
+                address: String::new(),
+            }),
+        ),
     };
     VnetEvent {
         kind: kind as i32,

@@ -118,6 +118,12 @@ pub enum ChangeKind {
         /// Its new address.
         address: Ipv4Addr,
     },
+    /// A cloud's VTEP was forgotten (the cloud was revoked): nothing is to
+    /// be sent there any more.
+    VtepForgotten {
+        /// The cloud.
+        cloud: CloudId,
+    },
     /// A production VNet got a mirror or lost it (its `mirror` and
     /// `swapped` changed). Sent as a `KIND_CREATED` that replaces the
     /// watcher's copy: the protocol has no kind of its own for it.
@@ -740,6 +746,30 @@ impl NetworkState {
                 let kind = ChangeKind::VtepChanged {
                     cloud: caller.clone(),
                     address,
+                };
+                (kind, self.view(record))
+            })
+            .collect();
+        Ok((true, self.vnet_events(now, changes)))
+    }
+
+    /// Forgets `cloud`'s VTEP (the cloud was revoked): every VNet spanning it
+    /// gets a change whose view no longer lists it, so the other members stop
+    /// sending its traffic there. Returns whether there was one.
+    pub fn forget_vtep(
+        &mut self,
+        cloud: &CloudId,
+        now: OffsetDateTime,
+    ) -> Result<Outcome<bool>, NetworkError> {
+        if self.vteps.remove(cloud).is_none() {
+            return Ok((false, Vec::new()));
+        }
+        let changes = self
+            .registry
+            .spanning(cloud)
+            .map(|record| {
+                let kind = ChangeKind::VtepForgotten {
+                    cloud: cloud.clone(),
                 };
                 (kind, self.view(record))
             })

@@ -567,6 +567,11 @@ async fn a_revoked_cloud_is_refused_and_its_watch_ends() {
     create(&mut a, "blue", "10.20.0.0/24", &CLOUDS)
         .await
         .expect("blue");
+    c.set_vtep(SetVtepRequest {
+        address: "192.0.2.3".into(),
+    })
+    .await
+    .expect("cloud-c's VTEP");
     let mut events = c
         .watch_vnets(WatchVnetsRequest {})
         .await
@@ -575,6 +580,14 @@ async fn a_revoked_cloud_is_refused_and_its_watch_ends() {
     assert_eq!(kind(&next(&mut events).await), Kind::Snapshot);
     assert_eq!(kind(&next(&mut events).await), Kind::Policies);
     assert_eq!(kind(&next(&mut events).await), Kind::SnapshotEnd);
+    let mut a_events = a
+        .watch_vnets(WatchVnetsRequest {})
+        .await
+        .expect("cloud-a's watch")
+        .into_inner();
+    for expected in [Kind::Snapshot, Kind::Policies, Kind::SnapshotEnd] {
+        assert_eq!(kind(&next(&mut a_events).await), expected);
+    }
 
     FederationClient::new(channel(&root, "operator-root").await)
         .revoke(RevokeRequest {
@@ -589,6 +602,22 @@ async fn a_revoked_cloud_is_refused_and_its_watch_ends() {
         .expect("the watch ends within 10 s")
         .expect("a final status");
     assert_eq!(ended.expect_err("refused").code(), Code::PermissionDenied);
+    // The other members are told to stop sending there.
+    let forgotten = next(&mut a_events).await;
+    assert_eq!(kind(&forgotten), Kind::VtepChanged, "{forgotten:?}");
+    assert_eq!(
+        forgotten
+            .vtep
+            .as_ref()
+            .map(|v| (v.cloud.as_str(), v.address.as_str())),
+        Some(("cloud-c", ""))
+    );
+    let blue = forgotten.vnet.expect("blue");
+    assert!(
+        blue.vteps.iter().all(|v| v.cloud != "cloud-c"),
+        "{:?}",
+        blue.vteps
+    );
     refused(
         c.list_vnets(ListVnetsRequest {}).await,
         Code::PermissionDenied,

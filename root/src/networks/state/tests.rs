@@ -1391,3 +1391,29 @@ fn a_migrated_instance_takes_its_address_mac_and_clone_to_the_target() {
         Err(NetworkError::NotYourBinding { .. })
     ));
 }
+
+#[test]
+fn a_revoked_cloud_s_vtep_is_forgotten_by_every_vnet_spanning_it() {
+    let mut s = with_blue();
+    for (c, address) in [("cloud-b", "192.0.2.2"), ("cloud-c", "192.0.2.3")] {
+        s.set_vtep(&cloud(c), ip(address), t0()).expect("set");
+    }
+    let (forgotten, events) = s.forget_vtep(&cloud("cloud-c"), t0()).expect("forget");
+    assert!(forgotten);
+    let changes = vnet_changes(&events);
+    assert_eq!(changes.len(), 1, "blue spans cloud-c");
+    assert_eq!(
+        changes[0].kind,
+        ChangeKind::VtepForgotten {
+            cloud: cloud("cloud-c")
+        }
+    );
+    let left: Vec<&CloudId> = changes[0].vnet.vteps.keys().collect();
+    assert_eq!(left, [&cloud("cloud-b")]);
+    assert!(!s.vteps().contains_key(&cloud("cloud-c")));
+    // Nothing to forget: nothing changes.
+    let revision = s.revision();
+    let (again, none) = s.forget_vtep(&cloud("cloud-c"), t0()).expect("again");
+    assert!(!again && none.is_empty());
+    assert_eq!(s.revision(), revision);
+}
