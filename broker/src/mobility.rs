@@ -32,6 +32,7 @@ use crate::cloud::LocalCloud;
 use crate::cloud::instance::InstanceState;
 use crate::core::BrokerCore;
 use crate::transfer::outbound::{OutgoingRecord, Purpose, SendRequest};
+use crate::vnets::VnetBinding;
 
 /// Characters of base64 per metadata entry.
 pub const OVF_PIECE: usize = 1000;
@@ -237,13 +238,13 @@ async fn run(
         .get()
         .map(|vnets| vnets.bindings_of(&name))
         .unwrap_or_default();
-    if let Some((tenant, vnet, clouds, ip)) = vnet_bindings
-        .iter()
-        .find(|(_, _, clouds, _)| !clouds.contains(&target))
-    {
+    if let Some(outside) = vnet_bindings.iter().find(|b| !b.clouds.contains(&target)) {
         return Err(format!(
-            "{name} has {ip} on vnet {tenant}/{vnet}, which spans only {}: it would lose its network in {target}; migrate it to one of those clouds, or detach it first; {name} keeps running here",
-            clouds.join(", ")
+            "{name} has {} on vnet {}/{}, which spans only {}: it would lose its network in {target}; migrate it to one of those clouds, or detach it first; {name} keeps running here",
+            outside.ip,
+            outside.tenant,
+            outside.vnet,
+            outside.clouds.join(", ")
         ));
     }
 
@@ -420,10 +421,13 @@ async fn move_bindings(
     core: &BrokerCore,
     name: &str,
     target: &str,
-    bindings: &[(String, String, Vec<String>, String)],
+    bindings: &[VnetBinding],
     steps: &mpsc::Sender<MigrationStep>,
 ) {
-    for (tenant, vnet, _, ip) in bindings {
+    for VnetBinding {
+        tenant, vnet, ip, ..
+    } in bindings
+    {
         let request = MoveBindingRequest {
             tenant: tenant.clone(),
             vnet: vnet.clone(),

@@ -55,6 +55,20 @@ pub enum Trouble {
     Routed,
 }
 
+/// An instance's place on a production VNet, as [`Vnets::bindings_of`]
+/// gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VnetBinding {
+    /// The VNet's tenant.
+    pub tenant: String,
+    /// The VNet.
+    pub vnet: String,
+    /// The VNet's member clouds.
+    pub clouds: Vec<String>,
+    /// The instance's address on it.
+    pub ip: String,
+}
+
 /// What the driver and the operator API share.
 #[derive(Debug)]
 pub struct Vnets {
@@ -107,23 +121,15 @@ impl Vnets {
     }
 
     /// The production VNets `instance` of this cloud is attached to, as far
-    /// as this broker knows: (tenant, vnet, its clouds, the address).
-    pub fn bindings_of(&self, instance: &str) -> Vec<(String, String, Vec<String>, String)> {
+    /// as this broker knows.
+    pub fn bindings_of(&self, instance: &str) -> Vec<VnetBinding> {
         self.with_view(|v| {
-            v.vnets()
-                .filter(|vnet| vnet.mirror_of.is_empty())
-                .filter_map(|vnet| {
-                    vnet.bindings
-                        .iter()
-                        .find(|b| b.cloud == self.cloud.as_str() && b.instance == instance)
-                        .map(|b| {
-                            (
-                                vnet.tenant.clone(),
-                                vnet.name.clone(),
-                                vnet.clouds.clone(),
-                                b.ip.clone(),
-                            )
-                        })
+            v.attachments_of(self.cloud.as_str(), instance)
+                .map(|(vnet, binding)| VnetBinding {
+                    tenant: vnet.tenant.clone(),
+                    vnet: vnet.name.clone(),
+                    clouds: vnet.clouds.clone(),
+                    ip: binding.ip.clone(),
                 })
                 .collect()
         })

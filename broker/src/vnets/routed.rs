@@ -79,18 +79,16 @@ impl Routed {
     ) -> Failures {
         let mut failures = Failures::default();
         let nft = Nft::new(namespace);
-        if self.firewall.as_ref() != Some(&firewall(plane)) {
-            // Without its filter no gateway may forward.
-            let applied = self.apply_filter(namespace, plane).await;
-            if let Err(e) = applied {
-                failures.general.push(e);
-                for bridge in bridges(plane) {
-                    if let Err(e) = np.set_forwarding(bridge.as_str(), false).await {
-                        failures.of(bridge, format!("forwarding off on {bridge}: {e}"));
-                    }
+        // Applied before the links unless that failed; without its filter
+        // no gateway may forward.
+        if let Err(e) = self.apply_filter(namespace, plane).await {
+            failures.general.push(e);
+            for bridge in bridges(plane) {
+                if let Err(e) = np.set_forwarding(bridge.as_str(), false).await {
+                    failures.of(bridge, format!("forwarding off on {bridge}: {e}"));
                 }
-                return failures;
             }
+            return failures;
         }
         let taps = taps(plane);
         // (A change of links matters to taps only when there are taps.)
@@ -234,13 +232,13 @@ async fn bridge_side(
 ) -> Result<(), intercloud_netplane::Error> {
     let name = bridge.as_str();
     let gateway = plane.gateways.get(bridge);
-    if np.link(name).await?.is_none() {
+    let Some(link) = np.link(name).await? else {
         // Its creation failed this round; nothing to configure yet.
         return Ok(());
-    }
+    };
     let wanted_addresses: Vec<Ipv4Net> = gateway.map(|g| g.address).into_iter().collect();
     if let Some(mac) = plane.bridge_macs.get(bridge).map(|m| m.octets())
-        && np.link(name).await?.and_then(|l| l.mac) != Some(mac)
+        && link.mac != Some(mac)
     {
         np.set_mac(name, mac).await?;
     }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use intercloud_proto::v1::vnet_event::Kind;
-use intercloud_proto::v1::{FlowPolicy, Vnet, VnetEvent};
+use intercloud_proto::v1::{Binding as BindingMsg, FlowPolicy, Vnet, VnetEvent};
 use intercloud_vnet::{
     Attachments, Binding, BrokerInput, CloudId, Domain, FlowRule, InstanceId, MemberVnet, MirrorOf,
     TenantId, VnetName, VnetRecord, VnetSpec, Vni,
@@ -140,12 +140,27 @@ impl View {
     /// namespace has room for one `eth0`). Mirror VNets hold clones, which
     /// have namespaces of their own: they do not count.
     pub fn attached_vnet(&self, cloud: &str, instance: &str) -> Option<&Vnet> {
-        self.vnets.values().find(|v| {
-            v.mirror_of.is_empty()
-                && v.bindings
+        self.attachments_of(cloud, instance)
+            .next()
+            .map(|(vnet, _)| vnet)
+    }
+
+    /// The production VNets `instance` of `cloud` is bound to, with its
+    /// binding in each (clones in Mirror VNets left out).
+    pub fn attachments_of<'v, 'a>(
+        &'v self,
+        cloud: &'a str,
+        instance: &'a str,
+    ) -> impl Iterator<Item = (&'v Vnet, &'v BindingMsg)> + use<'v, 'a> {
+        self.vnets
+            .values()
+            .filter(|v| v.mirror_of.is_empty())
+            .filter_map(move |v| {
+                v.bindings
                     .iter()
-                    .any(|b| b.cloud == cloud && b.instance == instance)
-        })
+                    .find(|b| b.cloud == cloud && b.instance == instance)
+                    .map(|b| (v, b))
+            })
     }
 }
 

@@ -82,16 +82,20 @@ pub(super) fn add_routing(
 /// Mirror VNet whose production is planned here too (the pair has one
 /// gateway MAC); its own otherwise.
 fn pair_vni(vnet: &MemberVnet<'_>, vnets: &[MemberVnet<'_>]) -> crate::vni::Vni {
-    vnet.record
-        .mirror_of
-        .as_ref()
-        .and_then(|of| {
-            vnets.iter().find(|v| {
-                v.record.spec.tenant() == vnet.record.spec.tenant()
-                    && *v.record.spec.name() == of.production
-            })
-        })
-        .map_or(vnet.record.vni, |production| production.record.vni)
+    production_of(vnet, vnets).map_or(vnet.record.vni, |production| production.record.vni)
+}
+
+/// The production of `mirror` among `vnets`, if it is a Mirror VNet and its
+/// production is planned here.
+fn production_of<'v, 'a>(
+    mirror: &MemberVnet<'_>,
+    vnets: &'v [MemberVnet<'a>],
+) -> Option<&'v MemberVnet<'a>> {
+    let of = mirror.record.mirror_of.as_ref()?;
+    vnets.iter().find(|v| {
+        v.record.spec.tenant() == mirror.record.spec.tenant()
+            && *v.record.spec.name() == of.production
+    })
 }
 
 /// The gateway of `vnet` and its neighbor entries.
@@ -248,11 +252,7 @@ fn add_taps(input: &BrokerInput<'_>, vnets: &[MemberVnet<'_>], plane: &mut DataP
         let Some(of) = &mirror.record.mirror_of else {
             continue;
         };
-        let production = vnets.iter().find(|v| {
-            v.record.spec.tenant() == mirror.record.spec.tenant()
-                && *v.record.spec.name() == of.production
-        });
-        let Some(production) = production else {
+        let Some(production) = production_of(mirror, vnets) else {
             plane
                 .notes
                 .entry(mirror.record.vni)
@@ -364,6 +364,18 @@ mod tests {
         }
     }
 
+    /// Unswapped members made of (record, attachments).
+    fn members<'a>(vnets: &[(&'a VnetRecord, &'a Attachments)]) -> Vec<MemberVnet<'a>> {
+        vnets
+            .iter()
+            .map(|(record, attachments)| MemberVnet {
+                record,
+                attachments,
+                swapped: false,
+            })
+            .collect()
+    }
+
     fn rule(from: &str, to: &str, proto: Proto, port: Option<u16>) -> FlowRule {
         FlowRule::new(
             Domain::new(from).expect("valid"),
@@ -442,18 +454,7 @@ mod tests {
         let (web_attachments, db_attachments) = (attachments(&web, &[]), attachments(&db, &[]));
         let federation = Federation::new();
         let mut input = federation.input();
-        input.vnets = vec![
-            MemberVnet {
-                record: &web,
-                attachments: &web_attachments,
-                swapped: false,
-            },
-            MemberVnet {
-                record: &db,
-                attachments: &db_attachments,
-                swapped: false,
-            },
-        ];
+        input.vnets = members(&[(&web, &web_attachments), (&db, &db_attachments)]);
         let plane = desired(&input).expect("plans");
         assert!(plane.gateways.values().all(|g| g.routes.is_empty()));
         assert!(allows(&plane, "icb00003c", "icb00003d").is_empty());
@@ -521,18 +522,7 @@ mod tests {
         let (a, b) = (attachments(&ours, &[]), attachments(&theirs, &[]));
         let federation = Federation::new();
         let mut input = federation.input();
-        input.vnets = vec![
-            MemberVnet {
-                record: &ours,
-                attachments: &a,
-                swapped: false,
-            },
-            MemberVnet {
-                record: &theirs,
-                attachments: &b,
-                swapped: false,
-            },
-        ];
+        input.vnets = members(&[(&ours, &a), (&theirs, &b)]);
         let plane = desired(&input).expect("plans");
         assert!(allows(&plane, "icb00003c", "icb00003d").is_empty());
         assert!(plane.gateways.values().all(|g| g.routes.is_empty()));
@@ -545,18 +535,7 @@ mod tests {
         let (a, b) = (attachments(&ours, &[]), attachments(&theirs, &[]));
         let federation = Federation::new();
         let mut input = federation.input();
-        input.vnets = vec![
-            MemberVnet {
-                record: &ours,
-                attachments: &a,
-                swapped: false,
-            },
-            MemberVnet {
-                record: &theirs,
-                attachments: &b,
-                swapped: false,
-            },
-        ];
+        input.vnets = members(&[(&ours, &a), (&theirs, &b)]);
         input.policies = vec![rule("web", "db", Proto::Tcp, Some(443))];
         let plane = desired(&input).expect("plans");
         assert!(plane.gateways.values().all(|g| g.routes.is_empty()));
